@@ -1,0 +1,136 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  cleanupPrefix,
+  createDatabase,
+  faultProxy,
+  keyPrefix,
+  postgresUrl,
+  redisUrl,
+  startRedis,
+} from '../src/index.js';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function client(url: string, options: RedisOptions = {}): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, ...options });
+  redis.on('error', () => {});
+  cleanups.push(() => redis.disconnect());
+  return redis;
+}
+
+describe('redisUrl', () => {
+  it('gives the URL of a Redis that answers', async () => {
+    expect(await client(await redisUrl()).ping()).toBe('PONG');
+  });
+
+  it('fails with a message naming the URL and how to fix it when nothing answers', async () => {
+    const saved = process.env.REDIS_URL;
+    process.env.REDIS_URL = 'redis://127.0.0.1:1';
+    try {
+      await expect(redisUrl()).rejects.toThrow(
+        /not reachable at redis:\/\/127\.0\.0\.1:1.*REDIS_URL/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = saved;
+    }
+  });
+});
+
+describe('keyPrefix and cleanupPrefix', () => {
+  it('gives distinct prefixes and removes only its own keys', async () => {
+    const url = await redisUrl();
+    const mine = keyPrefix('testkit');
+    const other = keyPrefix('testkit');
+    expect(mine).not.toBe(other);
+    const redis = client(url);
+    await redis.set(`${mine}a`, '1');
+    await redis.set(`${mine}b`, '1');
+    await redis.set(`${other}a`, '1');
+    expect(await cleanupPrefix(url, mine)).toBe(2);
+    expect(await redis.exists(`${mine}a`, `${mine}b`)).toBe(0);
+    expect(await redis.get(`${other}a`)).toBe('1');
+    await cleanupPrefix(url, other);
+  });
+});
+
+describe('startRedis', () => {
+  it('runs a private server that can be killed, restarted on the same port and stopped', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    expect(server.url).toBe(`redis://127.0.0.1:${server.port}`);
+    expect(await client(server.url).ping()).toBe('PONG');
+
+    await server.kill();
+    expect(server.isRunning).toBe(false);
+    await expect(client(server.url).ping()).rejects.toThrow();
+
+    await server.restart();
+    expect(server.isRunning).toBe(true);
+    expect(await client(server.url).ping()).toBe('PONG');
+
+    await server.stop();
+    await server.stop();
+    await expect(client(server.url).ping()).rejects.toThrow();
+    await expect(server.restart()).rejects.toThrow(/stopped for good/);
+  });
+});
+
+describe('createDatabase', () => {
+  it('creates a database of its own and drops it', async () => {
+    const db = await createDatabase('testkit');
+    cleanups.push(() => db.drop());
+    const pool = new pg.Pool({ connectionString: db.url });
+    pool.on('error', () => {}); // its backends are terminated by drop()
+    await pool.query('CREATE TABLE t (id int)');
+    await pool.query('INSERT INTO t VALUES (1)');
+    expect((await pool.query('SELECT count(*)::int AS n FROM t')).rows[0].n).toBe(1);
+    await db.drop(); // with the pool still connected: its backends are ended first
+    await db.drop();
+    await pool.end().catch(() => {});
+    const admin = new pg.Client({ connectionString: postgresUrl() });
+    await admin.connect();
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name]);
+    await admin.end();
+    expect(found.rowCount).toBe(0);
+  });
+});
+
+describe('faultProxy', () => {
+  it('forwards, cuts, freezes and restores a connection to Redis', async () => {
+    const url = await redisUrl();
+    const proxy = await faultProxy(url);
+    cleanups.push(() => proxy.close());
+    const through = proxy.url(url);
+    expect(await client(through).ping()).toBe('PONG');
+
+    const live = client(through, { retryStrategy: () => 50, commandTimeout: 200 });
+    expect(await live.ping()).toBe('PONG');
+    proxy.cut();
+    await expect(live.ping()).rejects.toThrow();
+    await expect(client(through).ping()).rejects.toThrow();
+
+    proxy.restore();
+    expect(await client(through).ping()).toBe('PONG');
+
+    const frozen = client(through, { commandTimeout: 200 });
+    expect(await frozen.ping()).toBe('PONG');
+    proxy.freeze();
+    await expect(frozen.ping()).rejects.toThrow(/timed out/);
+    proxy.restore();
+    // The bytes held during the freeze arrive late; the connection works again.
+    await expect.poll(() => frozen.ping().catch(() => 'not yet'), { timeout: 2000 }).toBe('PONG');
+  });
+
+  it('parses host:port targets and refuses nonsense', async () => {
+    const proxy = await faultProxy('127.0.0.1:6379');
+    cleanups.push(() => proxy.close());
+    expect(proxy.connections).toBe(0);
+    await expect(faultProxy('nonsense')).rejects.toThrow(/host:port/);
+  });
+});
