@@ -1,0 +1,168 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import connectPgSimple from 'connect-pg-simple';
+import session from 'express-session';
+import type { Pool } from 'pg';
+import { openPool } from './database.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
+import { resolveSessionOptions, type SessionOptions } from './options.js';
+import { quietTouch } from './quiet-touch.js';
+import { ensureTableBeforeUse } from './session-table.js';
+import { type StoreHealth, watchStore } from './store-metrics.js';
+import { sendUnavailable } from './unavailable.js';
+
+type Next = (error?: unknown) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
+
+/** Where the middleware's cookie settings live on a request, for `logout()`. */
+export const SESSION_SETTINGS = Symbol.for('bancada.session.settings');
+
+/** What `createSession()` returns: express-session middleware, plus its lifecycle. */
+export interface SessionMiddleware extends Handler {
+  /** `'postgres'` (shared by every instance) or `'embedded'` (this process only). */
+  readonly mode: 'postgres' | 'embedded';
+  readonly cookieName: string;
+  /** Resolves once the store is ready (the embedded Postgres takes a few seconds at start). */
+  readonly ready: Promise<void>;
+  /**
+   * For health checks: `degraded` is true while the store fails (and before the embedded
+   * database is up), false once a call succeeds again.
+   */
+  health(): { mode: 'postgres' | 'embedded'; degraded: boolean };
+  /** Loads the session of a raw request (a WebSocket upgrade); rejects if the store fails. */
+  readSession(req: IncomingMessage): Promise<session.SessionData | undefined>;
+  /** Stops pruning and closes the pool and the embedded database it opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * express-session backed by Postgres through connect-pg-simple, for apps that run as many
+ * instances: `pool`, `connectionString` or `DATABASE_URL`, else an embedded Postgres in
+ * `dataDir`. Safe cookie defaults; a request that changes nothing costs no write; a database
+ * that is down gives a 503 with Retry-After, never a hang or a stack trace.
+ *
+ * @example
+ * const sessions = createSession({ secret: process.env.SESSION_SECRET });
+ * app.use(sessions);
+ * app.post('/login', async (req, res) => { await login(req, { id: 1 }); res.sendStatus(204); });
+ */
+export function createSession(options?: SessionOptions): SessionMiddleware {
+  const o = resolveSessionOptions(options);
+  const mode = o.pool || o.connectionString ? 'postgres' : 'embedded';
+  const PgStore = connectPgSimple(session);
+  let inner: Handler | undefined;
+  let store: InstanceType<typeof PgStore> | undefined;
+  let ownedPool: Pool | undefined;
+  let embedded: EmbeddedPostgres | undefined;
+  let warnedTrustProxy = false;
+  let lastErrorLog = 0;
+  let closing: Promise<void> | undefined;
+  let health: StoreHealth | undefined;
+  const cookie = {
+    httpOnly: true,
+    sameSite: o.sameSite,
+    secure: o.secure,
+    maxAge: o.maxAge,
+    path: '/',
+  };
+
+  const logError = (what: string, error: unknown) => {
+    if (Date.now() - lastErrorLog < 10_000) return;
+    lastErrorLog = Date.now();
+    o.logger.error(`session: ${what}: ${(error as Error)?.message ?? error}`);
+  };
+
+  const ready = (async () => {
+    let pool = o.pool;
+    if (pool === undefined) {
+      let url = o.connectionString;
+      if (url === undefined) {
+        embedded = await startEmbeddedPostgres(o.dataDir);
+        url = embedded.connectionString;
+      }
+      ownedPool = openPool(url, o.timeoutMs, o.logger);
+      pool = ownedPool;
+    }
+    store = new PgStore({
+      pool,
+      tableName: o.tableName,
+      createTableIfMissing: false, // see session-table.ts
+      pruneSessionInterval: o.pruneIntervalSeconds,
+      errorLog: (...args: unknown[]) => logError('store error', args.join(' ')),
+    });
+    ensureTableBeforeUse(store, pool, o.tableName);
+    quietTouch(store, o.maxAge, o.refreshWhenRemaining);
+    health = watchStore(store, o.registry);
+    inner = session({
+      store,
+      secret: o.secret,
+      name: o.cookieName,
+      resave: false,
+      saveUninitialized: false,
+      // The browser's cookie is refreshed on every response (no database write needed for
+      // that); the stored expiry is refreshed by quietTouch.
+      rolling: true,
+      cookie,
+    }) as unknown as Handler;
+  })();
+  ready.then(
+    () =>
+      o.logger.info(
+        mode === 'embedded'
+          ? `session: embedded postgres at ${o.dataDir} (single instance only)`
+          : 'session: postgres (shared)',
+      ),
+    (error) => logError('could not start the session store', error),
+  );
+
+  const middleware = ((req, res, next) => {
+    if (inner === undefined) {
+      ready.then(
+        () => middleware(req, res, next),
+        () => sendUnavailable(res),
+      );
+      return;
+    }
+    (req as unknown as Record<symbol, unknown>)[SESSION_SETTINGS] = { name: o.cookieName, cookie };
+    if (o.secure && !warnedTrustProxy) {
+      warnedTrustProxy = true;
+      const app = (req as { app?: { get(name: string): unknown } }).app;
+      if (app && !app.get('trust proxy')) {
+        o.logger.warn(
+          'session: BANCADA_SESSION_NO_TRUST_PROXY: secure cookies are on but Express has no ' +
+            "`trust proxy`: behind a TLS-terminating balancer the cookie is never set. Use app.set('trust proxy', 1).",
+        );
+      }
+    }
+    inner(req, res, (error) => {
+      if (error === undefined) return next();
+      logError('store unavailable', error);
+      // A failed save at the end of a request comes after the response has started.
+      if (!res.headersSent) sendUnavailable(res);
+    });
+  }) as SessionMiddleware;
+
+  return Object.assign(middleware, {
+    mode,
+    cookieName: o.cookieName,
+    ready,
+    health: () => ({ mode, degraded: health?.degraded ?? true }),
+    async readSession(req: IncomingMessage) {
+      await ready;
+      const { ServerResponse } = await import('node:http');
+      const res = new ServerResponse(req);
+      await new Promise<void>((resolve, reject) =>
+        inner!(req, res, (error) => (error ? reject(error) : resolve())),
+      );
+      return (req as { session?: session.SessionData }).session;
+    },
+    close() {
+      closing ??= (async () => {
+        await ready.catch(() => {});
+        store?.close();
+        await ownedPool?.end();
+        await embedded?.close();
+      })();
+      return closing;
+    },
+  }) as SessionMiddleware;
+}

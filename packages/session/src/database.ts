@@ -1,0 +1,30 @@
+import pg from 'pg';
+import type { Logger } from './types.js';
+
+/**
+ * The pool the session owns when given a connection string: every connect and query gives
+ * up within `timeoutMs`, so a request meets a 503 instead of hanging on a dead database, and
+ * errors of idle clients (the database restarting) are logged instead of crashing the process.
+ */
+export function openPool(
+  connectionString: string,
+  timeoutMs: number,
+  logger: Logger,
+  max = 10,
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    idleTimeoutMillis: 30_000,
+    allowExitOnIdle: true,
+  });
+  let lastLog = 0;
+  pool.on('error', (error) => {
+    if (Date.now() - lastLog < 10_000) return;
+    lastLog = Date.now();
+    logger.error(`session: idle database connection failed: ${error.message}`);
+  });
+  return pool;
+}

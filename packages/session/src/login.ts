@@ -1,0 +1,50 @@
+import type { IncomingMessage } from 'node:http';
+import type { Session, SessionData } from 'express-session';
+import { SESSION_SETTINGS } from './create-session.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The logged-in user, as given to `login()`. */
+    user?: unknown;
+  }
+}
+
+type WithSession = IncomingMessage & { session?: Session & Partial<SessionData> };
+
+function need(req: WithSession): Session & Partial<SessionData> {
+  if (!req.session) {
+    throw new TypeError('login/logout need the session middleware (createSession) to run first');
+  }
+  return req.session;
+}
+
+/**
+ * Logs `user` in: a new session id first (so an id planted before login is worthless:
+ * no session fixation), then the user is stored and saved before this resolves.
+ */
+export async function login(req: WithSession, user: unknown): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    need(req).regenerate((error) => (error ? reject(error) : resolve())),
+  );
+  const session = need(req);
+  session.user = user;
+  await new Promise<void>((resolve, reject) =>
+    session.save((error) => (error ? reject(error) : resolve())),
+  );
+}
+
+/** Ends the session everywhere (it is deleted from the store) and clears the cookie. */
+export async function logout(req: WithSession): Promise<void> {
+  const session = need(req);
+  await new Promise<void>((resolve, reject) =>
+    session.destroy((error) => (error ? reject(error) : resolve())),
+  );
+  const settings = (req as unknown as Record<symbol, { name: string; cookie: object } | undefined>)[
+    SESSION_SETTINGS
+  ];
+  const res = (req as { res?: { clearCookie?(name: string, options: object): unknown } }).res;
+  if (settings && res?.clearCookie) {
+    const { maxAge: _ignored, ...options } = settings.cookie as { maxAge?: number };
+    res.clearCookie(settings.name, options);
+  }
+}
