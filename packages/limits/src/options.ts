@@ -1,0 +1,131 @@
+import type { Redis, RedisOptions } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { TrustProxy } from './client-ip.js';
+import { LimitsOptionError } from './errors.js';
+import type { Logger } from './types.js';
+
+/** What the connection limiter does while Redis is unreachable. */
+export type OnRedisError = 'local' | 'open' | 'closed';
+
+/** Options of `connectionLimit()`. */
+export interface ConnectionLimitOptions {
+  /**
+   * Connections one client (IP, or IPv6 subnet) may hold; across all instances with Redis.
+   * @default 10
+   */
+  maxPerIp?: number;
+  /**
+   * Connections this instance holds in total.
+   * @default 10_000
+   */
+  maxTotal?: number;
+  /**
+   * Shares the per-IP count between instances: a `redis://` URL, an ioredis client (used
+   * as is, never closed by the limiter) or ioredis options. `false`: count per instance.
+   * @default process.env.REDIS_URL, else per instance
+   */
+  redis?: string | Redis | RedisOptions | false;
+  /**
+   * How long a slot outlives its instance if that instance dies without releasing it.
+   * Live instances renew their slots every third of it.
+   * @default 30_000
+   */
+  leaseTtlMs?: number;
+  /**
+   * While Redis is unreachable: `'local'` counts per instance (each instance allows
+   * maxPerIp), `'open'` applies no per-IP limit, `'closed'` turns every connection away.
+   * maxTotal always holds.
+   * @default 'local'
+   */
+  onRedisError?: OnRedisError;
+  /**
+   * Which proxies' X-Forwarded-For to believe, as Express's `trust proxy`. Unset: an Express
+   * request's `req.ip` is used as is, and a raw upgrade request trusts no proxy.
+   */
+  trustProxy?: TrustProxy;
+  /**
+   * IPv6 clients are counted by this many leading bits (one user commonly has a /64).
+   * `false` counts each IPv6 address apart.
+   * @default 64
+   */
+  ipv6Subnet?: number | false;
+  /**
+   * The `Retry-After` seconds sent with a rejection.
+   * @default 10
+   */
+  retryAfterSeconds?: number;
+  /** @default 'bancada:limits:' */
+  prefix?: string;
+  /**
+   * Label of this limiter's metrics.
+   * @default 'connections'
+   */
+  name?: string;
+  /** A prom-client registry for `bancada_limits_*` metrics. */
+  registry?: Registry;
+  /** @default console; false silences it */
+  logger?: Logger | false;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, env = process.env) {
+  if (typeof options !== 'object' || options === null) {
+    throw new LimitsOptionError(`options must be an object, got ${typeof options}`);
+  }
+  const o = {
+    maxPerIp: options.maxPerIp ?? 10,
+    maxTotal: options.maxTotal ?? 10_000,
+    // An empty REDIS_URL counts as unset.
+    redis: options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined)),
+    leaseTtlMs: options.leaseTtlMs ?? 30_000,
+    onRedisError: options.onRedisError ?? 'local',
+    trustProxy: options.trustProxy,
+    ipv6Subnet: options.ipv6Subnet ?? 64,
+    retryAfterSeconds: options.retryAfterSeconds ?? 10,
+    prefix: options.prefix ?? 'bancada:limits:',
+    name: options.name ?? 'connections',
+    registry: options.registry,
+    logger: options.logger === false ? silent : (options.logger ?? console),
+  };
+  const wholeAtLeast = (name: string, value: number, min: number) => {
+    if (!Number.isInteger(value) || value < min) {
+      throw new LimitsOptionError(
+        `${name} must be a whole number of at least ${min}, got ${value}`,
+      );
+    }
+  };
+  wholeAtLeast('maxPerIp', o.maxPerIp, 1);
+  wholeAtLeast('maxTotal', o.maxTotal, 1);
+  wholeAtLeast('leaseTtlMs', o.leaseTtlMs, 300);
+  wholeAtLeast('retryAfterSeconds', o.retryAfterSeconds, 0);
+  if (o.maxPerIp > o.maxTotal) {
+    throw new LimitsOptionError(`maxPerIp (${o.maxPerIp}) cannot exceed maxTotal (${o.maxTotal})`);
+  }
+  if (!['local', 'open', 'closed'].includes(o.onRedisError)) {
+    throw new LimitsOptionError(
+      `onRedisError must be 'local', 'open' or 'closed', got "${o.onRedisError}"`,
+    );
+  }
+  if (
+    o.ipv6Subnet !== false &&
+    (!Number.isInteger(o.ipv6Subnet) || o.ipv6Subnet < 8 || o.ipv6Subnet > 128)
+  ) {
+    throw new LimitsOptionError(`ipv6Subnet must be from 8 to 128, or false, got ${o.ipv6Subnet}`);
+  }
+  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
+    throw new LimitsOptionError(
+      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
+    );
+  }
+  if (typeof o.prefix !== 'string' || o.prefix.length === 0) {
+    throw new LimitsOptionError('prefix must be a non-empty string');
+  }
+  if (o.trustProxy === true) {
+    o.logger.warn(
+      'limits: BANCADA_LIMITS_TRUST_ALL: trustProxy is true, so any client can pick its IP with ' +
+        'X-Forwarded-For unless every request comes through a proxy that overwrites it.',
+    );
+  }
+  return o;
+}
