@@ -1,0 +1,29 @@
+import { Hub } from './hub.js';
+import { type HubOptions, resolveOptions } from './options.js';
+
+/**
+ * Creates the hub. With `redis` (or `REDIS_URL`) events reach the clients of every
+ * instance; without, this instance's only. Logs the mode once.
+ *
+ * @example
+ * const hub = createHub({ authenticate: sessionAuthenticator(session) });
+ * hub.attach(server, { path: '/ws' });
+ * app.get('/events', hub.sse());
+ * hub.toRestaurant(order.restaurantId, { eventType: 'order-created', payload: order });
+ */
+export function createHub(options: HubOptions): Hub {
+  const o = resolveOptions(options);
+  if (o.authenticate === false) {
+    o.logger.warn(
+      'realtime: authenticate is false: anyone who can reach the server may connect and join ' +
+        'the rooms that authorize allows',
+    );
+  }
+  const hub = new Hub(o);
+  o.logger.info(
+    o.redis === undefined
+      ? 'realtime: local (single instance only)'
+      : `realtime: redis (distributed, fan-out ${o.fanout})`,
+  );
+  return hub;
+}

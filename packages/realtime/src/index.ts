@@ -1,0 +1,21 @@
+export { createHub } from './create-hub.js';
+export { EVERYONE } from './envelope.js';
+export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
+export type { AttachOptions, Hub, SseOptions } from './hub.js';
+export type { HubOptions } from './options.js';
+export { restaurantRoom, restaurantRooms } from './policy.js';
+export type { ErrorCode } from './protocol.js';
+export type {
+  Authenticate,
+  Authorize,
+  ConnectionGate,
+  Envelope,
+  FanoutMode,
+  HubEvent,
+  HubStats,
+  Lease,
+  Logger,
+  MessageQuota,
+  Principal,
+  Rejection,
+} from './types.js';

@@ -1,0 +1,105 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { RealtimeOptionError } from './errors.js';
+import type { HubStats } from './types.js';
+
+/** What the hub reports to while it runs. */
+export interface HubMetrics {
+  /** Seconds from an event's `ts` to its write on the last local socket of its room. */
+  observeLatency(seconds: number): void;
+  unregister(): void;
+}
+
+const NAMES = [
+  'bancada_realtime_connections',
+  'bancada_realtime_messages_published_total',
+  'bancada_realtime_messages_delivered_total',
+  'bancada_realtime_pubsub_received_total',
+  'bancada_realtime_deserialize_failures_total',
+  'bancada_realtime_slow_consumer_closes_total',
+  'bancada_realtime_fanout_dropped_total',
+  'bancada_realtime_degraded',
+  'bancada_realtime_broadcast_latency_seconds',
+];
+
+/**
+ * `bancada_realtime_*` metrics. Counters are read from `hub.stats()` at scrape time, so
+ * delivering an event to a thousand sockets bumps a plain number, not a thousand metrics.
+ */
+export function registerHubMetrics(registry: Registry, stats: () => HubStats): HubMetrics {
+  if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
+    throw new RealtimeOptionError(
+      'a hub already reports to this registry: give each hub its own registry',
+    );
+  }
+  const counter = (name: string, help: string, read: (s: HubStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(stats()));
+      },
+    });
+  new Gauge({
+    name: 'bancada_realtime_connections',
+    help: 'Clients connected to this instance, by transport.',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      const s = stats();
+      this.set({ transport: 'websocket' }, s.connections.websocket);
+      this.set({ transport: 'sse' }, s.connections.sse);
+    },
+  });
+  counter(
+    'bancada_realtime_messages_published_total',
+    'Events published by this instance.',
+    (s) => s.published,
+  );
+  counter(
+    'bancada_realtime_messages_delivered_total',
+    'Events written to local clients.',
+    (s) => s.delivered,
+  );
+  counter(
+    'bancada_realtime_pubsub_received_total',
+    'Messages received from Redis (own echoes not counted).',
+    (s) => s.pubsubReceived,
+  );
+  counter(
+    'bancada_realtime_deserialize_failures_total',
+    'Messages from Redis dropped as unusable.',
+    (s) => s.deserializeFailures,
+  );
+  counter(
+    'bancada_realtime_slow_consumer_closes_total',
+    'Clients closed for not reading fast enough.',
+    (s) => s.slowConsumerCloses,
+  );
+  counter(
+    'bancada_realtime_fanout_dropped_total',
+    'Publishes that could not reach the other instances.',
+    (s) => s.fanoutDropped,
+  );
+  new Gauge({
+    name: 'bancada_realtime_degraded',
+    help: "1 while Redis is unreachable and events reach this instance's clients only.",
+    registers: [registry],
+    collect() {
+      this.set(stats().degraded ? 1 : 0);
+    },
+  });
+  const latency = new Histogram({
+    name: 'bancada_realtime_broadcast_latency_seconds',
+    help: "From an event's timestamp to its write on the last local socket of its room.",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return {
+    observeLatency: (seconds) => latency.observe(Math.max(0, seconds)),
+    unregister: () => {
+      for (const name of NAMES) registry.removeSingleMetric(name);
+    },
+  };
+}

@@ -1,0 +1,266 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { RealtimeOptionError } from './errors.js';
+import { restaurantRooms } from './policy.js';
+import type {
+  Authenticate,
+  Authorize,
+  ConnectionGate,
+  FanoutMode,
+  Logger,
+  MessageQuota,
+} from './types.js';
+
+/** Options of `createHub()`. */
+export interface HubOptions {
+  /**
+   * Who is connecting, read from the server side at upgrade time (see `Authenticate`).
+   * Required: pass `false` to accept anonymous connections on purpose (a warning is logged).
+   */
+  authenticate: Authenticate | false;
+  /**
+   * Whether a principal may join a room. Every join (WebSocket `subscribe`/`auth`, SSE
+   * rooms) is checked. The default admits `restaurant:<id>` when the principal's
+   * `restaurantId` is `<id>` (or its `restaurantIds` has it) and refuses every other room.
+   * @default restaurantRooms
+   */
+  authorize?: Authorize;
+  /**
+   * Fans events out to the other instances: a `redis://` URL, an ioredis client (only used
+   * as a template: the hub opens and closes its own two connections) or ioredis options.
+   * `false`: this instance only.
+   * @default process.env.REDIS_URL, else this instance only
+   */
+  redis?: string | Redis | RedisOptions | false;
+  /**
+   * Put before every Redis channel name: `<prefix>ws:broadcast`, `<prefix>ws:restaurant`,
+   * `<prefix>ws:room:<room>`.
+   * @default ''
+   */
+  prefix?: string;
+  /**
+   * Browser origins allowed to open a WebSocket or SSE stream (cross-site WebSocket
+   * hijacking): a list of origins such as `https://pdv.example.com`, or a function. A
+   * request without an Origin header (not a browser) is allowed. The default admits only
+   * the request's own host.
+   * @default same origin as the request's Host
+   */
+  allowedOrigins?: string[] | ((origin: string) => boolean);
+  /**
+   * A WebSocket client that does not answer a ping within this interval is terminated at
+   * the next one (so within two intervals); SSE streams get a comment line as often.
+   * @default 30_000
+   */
+  heartbeatMs?: number;
+  /**
+   * The largest inbound WebSocket frame; a bigger one closes the connection with 1009.
+   * @default 65_536
+   */
+  maxPayloadBytes?: number;
+  /**
+   * A client whose unsent bytes pass this is closed (WebSocket 1013, SSE ended), so one
+   * stuck client cannot grow the server's memory.
+   * @default 1_048_576
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Rooms one connection may be in.
+   * @default 100
+   */
+  maxRoomsPerConnection?: number;
+  /**
+   * Bad messages (invalid JSON, unknown type, binary) a WebSocket client may send, each
+   * answered with an `error`, before it is closed with 1008.
+   * @default 10
+   */
+  maxBadMessages?: number;
+  /**
+   * The rollout switch for the Redis fan-out, changeable at run time with `setFanout()`:
+   * `off` delivers to this instance's clients only; `dry-run` also publishes to Redis and
+   * consumes, but only counts what it would deliver; `on` delivers everywhere. Local
+   * clients get every event exactly once in every mode.
+   * @default process.env.BANCADA_FANOUT, else 'on'
+   */
+  fanout?: FanoutMode;
+  /**
+   * Names this instance in envelopes (`origin`), logs and stats.
+   * @default process.env.INSTANCE_ID, else `<hostname>-<pid>-<random>`
+   */
+  instanceId?: string;
+  /** Admits or turns away each connection (`connectionLimit()` of @bancada/limits). */
+  connectionGate?: ConnectionGate;
+  /** Budgets inbound WebSocket messages (`messageQuota()` of @bancada/limits). */
+  messageQuota?: MessageQuota;
+  /**
+   * Publishes on their way to Redis at once; past this (a Redis that stopped answering)
+   * further ones are dropped and counted instead of piling up in memory.
+   * @default 10_000
+   */
+  maxInFlightPublishes?: number;
+  /**
+   * On `close()`, clients are told to come back after a random delay in this range (ms),
+   * so that they do not all reconnect in the same second.
+   * @default [1000, 5000]
+   */
+  retryAfterMs?: [min: number, max: number];
+  /** Reports `bancada_realtime_*` metrics to this prom-client registry. */
+  registry?: Registry;
+  /** @default console; false for none */
+  logger?: Logger | false;
+}
+
+/** Options after defaults, as the hub uses them. */
+export interface ResolvedHubOptions {
+  authenticate: Authenticate | false;
+  authorize: Authorize;
+  redis: string | Redis | RedisOptions | undefined;
+  prefix: string;
+  allowedOrigins: string[] | ((origin: string) => boolean) | undefined;
+  heartbeatMs: number;
+  maxPayloadBytes: number;
+  maxBufferedBytes: number;
+  maxRoomsPerConnection: number;
+  maxBadMessages: number;
+  fanout: FanoutMode;
+  instanceId: string;
+  connectionGate: ConnectionGate | undefined;
+  messageQuota: MessageQuota | undefined;
+  maxInFlightPublishes: number;
+  retryAfterMs: [number, number];
+  registry: Registry | undefined;
+  logger: Logger;
+}
+
+const FANOUT_MODES: readonly FanoutMode[] = ['off', 'dry-run', 'on'];
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what cannot work. */
+export function resolveOptions(
+  options: HubOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedHubOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new RealtimeOptionError(
+      'createHub() needs an options object with at least `authenticate`',
+    );
+  }
+  const resolved: ResolvedHubOptions = {
+    authenticate: options.authenticate,
+    authorize: options.authorize ?? restaurantRooms,
+    redis: options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined)),
+    prefix: options.prefix ?? '',
+    allowedOrigins: options.allowedOrigins,
+    heartbeatMs: options.heartbeatMs ?? 30_000,
+    maxPayloadBytes: options.maxPayloadBytes ?? 64 * 1024,
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxRoomsPerConnection: options.maxRoomsPerConnection ?? 100,
+    maxBadMessages: options.maxBadMessages ?? 10,
+    fanout: options.fanout ?? ((env.BANCADA_FANOUT || 'on') as FanoutMode),
+    instanceId:
+      options.instanceId ??
+      (env.INSTANCE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    connectionGate: options.connectionGate,
+    messageQuota: options.messageQuota,
+    maxInFlightPublishes: options.maxInFlightPublishes ?? 10_000,
+    retryAfterMs: options.retryAfterMs ?? [1000, 5000],
+    registry: options.registry,
+    logger: options.logger === false ? silentLogger : (options.logger ?? console),
+  };
+  validate(resolved, options);
+  return resolved;
+}
+
+function validate(o: ResolvedHubOptions, given: HubOptions): void {
+  if (given.authenticate === undefined) {
+    throw new RealtimeOptionError(
+      'authenticate is required: pass a function that reads the session of the upgrade ' +
+        'request (sessionAuthenticator() of @bancada/session), or false to accept anonymous ' +
+        'connections on purpose',
+    );
+  }
+  if (o.authenticate !== false && typeof o.authenticate !== 'function') {
+    throw new RealtimeOptionError('authenticate must be a function (req) => principal, or false');
+  }
+  if (typeof o.authorize !== 'function') {
+    throw new RealtimeOptionError('authorize must be a function (principal, room) => boolean');
+  }
+  if (
+    o.redis !== undefined &&
+    typeof o.redis !== 'string' &&
+    (typeof o.redis !== 'object' || o.redis === null)
+  ) {
+    throw new RealtimeOptionError(
+      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
+    );
+  }
+  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
+    throw new RealtimeOptionError(
+      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
+    );
+  }
+  if (typeof o.prefix !== 'string') throw new RealtimeOptionError('prefix must be a string');
+  if (
+    o.allowedOrigins !== undefined &&
+    typeof o.allowedOrigins !== 'function' &&
+    !(Array.isArray(o.allowedOrigins) && o.allowedOrigins.every((x) => typeof x === 'string'))
+  ) {
+    throw new RealtimeOptionError(
+      'allowedOrigins must be a list of origins (https://host[:port]) or a function',
+    );
+  }
+  for (const name of [
+    'heartbeatMs',
+    'maxPayloadBytes',
+    'maxBufferedBytes',
+    'maxRoomsPerConnection',
+    'maxInFlightPublishes',
+  ] as const) {
+    const value = o[name];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RealtimeOptionError(`${name} must be a whole number of at least 1, got ${value}`);
+    }
+  }
+  if (!Number.isInteger(o.maxBadMessages) || o.maxBadMessages < 0) {
+    throw new RealtimeOptionError(`maxBadMessages must be a whole number, got ${o.maxBadMessages}`);
+  }
+  if (!FANOUT_MODES.includes(o.fanout)) {
+    const source = given.fanout === undefined ? 'BANCADA_FANOUT' : 'fanout';
+    throw new RealtimeOptionError(
+      `${source} must be one of ${FANOUT_MODES.join(', ')}, got "${o.fanout}"`,
+    );
+  }
+  if (typeof o.instanceId !== 'string' || o.instanceId.length === 0) {
+    throw new RealtimeOptionError('instanceId must be a non-empty string');
+  }
+  if (o.connectionGate !== undefined && typeof o.connectionGate.acquire !== 'function') {
+    throw new RealtimeOptionError('connectionGate must have an acquire(req) method');
+  }
+  if (o.messageQuota !== undefined && typeof o.messageQuota.forConnection !== 'function') {
+    throw new RealtimeOptionError('messageQuota must have a forConnection() method');
+  }
+  const [min, max] = Array.isArray(o.retryAfterMs) ? o.retryAfterMs : [Number.NaN, Number.NaN];
+  if (!(Number.isFinite(min) && Number.isFinite(max) && min >= 0 && max >= min)) {
+    throw new RealtimeOptionError(
+      `retryAfterMs must be [min, max] milliseconds with 0 <= min <= max, got ${JSON.stringify(o.retryAfterMs)}`,
+    );
+  }
+  const logger = o.logger as Partial<Logger>;
+  if (
+    typeof logger.info !== 'function' ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.error !== 'function'
+  ) {
+    throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
+  }
+}
+
+/** Checks a fan-out mode given at run time. */
+export function checkFanout(mode: unknown): asserts mode is FanoutMode {
+  if (!FANOUT_MODES.includes(mode as FanoutMode)) {
+    throw new RealtimeOptionError(
+      `fanout must be one of ${FANOUT_MODES.join(', ')}, got "${String(mode)}"`,
+    );
+  }
+}

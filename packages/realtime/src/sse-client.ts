@@ -1,0 +1,58 @@
+import type { ServerResponse } from 'node:http';
+import type { Outgoing } from './outgoing.js';
+import type { Member } from './rooms.js';
+
+/** What an SSE stream needs from the hub. */
+export interface StreamHost {
+  readonly maxBufferedBytes: number;
+  gone(member: Member): void;
+  slow(member: Member): void;
+}
+
+/**
+ * One Server-Sent Events stream: `id:`, `event:` and `data:` lines per event, a comment
+ * line as heartbeat (it also lets the server notice a dead peer), `retry:` to steer the
+ * browser's reconnect.
+ */
+export class SseClient implements Member {
+  readonly transport = 'sse' as const;
+  readonly rooms = new Set<string>();
+  private open = true;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly host: StreamHost,
+  ) {
+    res.once('close', () => this.left());
+    res.on('error', () => {});
+  }
+
+  send(event: Outgoing): boolean {
+    if (!this.open) return false;
+    if (this.res.writableLength > this.host.maxBufferedBytes) {
+      this.left();
+      this.host.slow(this);
+      this.res.destroy();
+      return false;
+    }
+    this.res.write(event.sseMessage);
+    return true;
+  }
+
+  heartbeat(): void {
+    if (this.open) this.res.write(': ping\n\n');
+  }
+
+  /** Ends the stream, telling the browser when to reconnect. */
+  end(retryMs: number): void {
+    if (!this.open) return;
+    this.res.end(`retry: ${Math.round(retryMs)}\n\n`);
+    this.left();
+  }
+
+  private left(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.host.gone(this);
+  }
+}

@@ -1,0 +1,166 @@
+import type { Socket } from 'node:net';
+import type { RawData, WebSocket } from 'ws';
+import type { Outgoing } from './outgoing.js';
+import { type ClientRequest, type ProtocolError, parseRequest, reply } from './protocol.js';
+import type { Member } from './rooms.js';
+import type { Principal } from './types.js';
+
+/** What a client needs from the hub. */
+export interface ClientHost {
+  readonly maxBufferedBytes: number;
+  readonly maxBadMessages: number;
+  /** Authorizes and joins; resolves the error to send, or undefined once joined. */
+  join(member: Member, principal: Principal, room: string): Promise<ProtocolError | undefined>;
+  leave(member: Member, room: string): boolean;
+  /** The client is gone (any way): leave every room, release its slot. */
+  gone(member: Member): void;
+  /** The client was closed for not reading. */
+  slow(member: Member): void;
+}
+
+/** The parts of ws's WebSocket this file uses beyond the typed API (see `send`). */
+interface WsInternals {
+  _socket: Socket | null;
+  _sender: { _bufferedBytes: number } | undefined;
+}
+
+/** A WebSocket close code and reason. */
+export const CLOSE = {
+  policy: 1008,
+  tryAgainLater: 1013,
+  restart: 1012,
+} as const;
+
+/**
+ * One WebSocket client: its protocol (join, leave, ping), its message budget, its
+ * heartbeat flag, and the fast path that writes a pre-built frame to its socket.
+ */
+export class WsClient implements Member {
+  readonly transport = 'websocket' as const;
+  readonly rooms = new Set<string>();
+  /** Answered the last ping (or said anything) since the previous heartbeat. */
+  alive = true;
+  private bad = 0;
+  private open = true;
+  private readonly internals: WsInternals;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly principal: Principal,
+    private readonly host: ClientHost,
+    private readonly budget: { take(): 'ok' | 'over' | 'close' } | undefined,
+  ) {
+    this.internals = ws as unknown as WsInternals;
+    ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('error', () => {}); // a protocol error closes the socket; 'close' cleans up
+    ws.once('close', () => this.left());
+  }
+
+  /**
+   * Writes an event. With permessage-deflate off (the hub's setting) and nothing queued in
+   * ws's sender, a frame is just bytes on the socket, so the frame built once for the
+   * room is written as is; otherwise it goes through ws.send().
+   */
+  send(event: Outgoing): boolean {
+    if (!this.open) return false;
+    const socket = this.internals._socket;
+    if (socket === null || this.ws.readyState !== 1) return false;
+    if (socket.writableLength > this.host.maxBufferedBytes) {
+      this.closeAsSlow();
+      return false;
+    }
+    if (this.internals._sender?._bufferedBytes === 0) socket.write(event.websocketFrame);
+    else this.ws.send(event.text);
+    return true;
+  }
+
+  /** Heartbeat: terminates a client that did not answer the previous ping. */
+  heartbeat(): void {
+    if (!this.open) return;
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** Closes with `code` and a reason; terminates if the close handshake does not end soon. */
+  close(code: number, reason: string, graceMs = 2000): void {
+    if (this.ws.readyState >= 2) return;
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), graceMs).unref();
+  }
+
+  private closeAsSlow(): void {
+    // Stop writing at once: nothing more may pile up behind a client that does not read.
+    this.left();
+    this.host.slow(this);
+    this.close(CLOSE.tryAgainLater, 'slow consumer', 1000);
+  }
+
+  private left(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.host.gone(this);
+  }
+
+  private async onMessage(data: RawData, isBinary: boolean): Promise<void> {
+    this.alive = true;
+    if (!this.open) return;
+    const verdict = this.budget?.take() ?? 'ok';
+    if (verdict === 'close') {
+      this.close(CLOSE.policy, 'message quota exceeded');
+      return;
+    }
+    if (verdict === 'over') {
+      this.reply(reply.error({ code: 'rate_limited', message: 'too many messages; slow down' }));
+      return;
+    }
+    if (isBinary) {
+      this.refuse({ code: 'binary_not_supported', message: 'send JSON text frames' });
+      return;
+    }
+    const request = parseRequest(data.toString());
+    if ('code' in request) {
+      this.refuse(request);
+      return;
+    }
+    await this.serve(request);
+  }
+
+  private async serve(request: ClientRequest): Promise<void> {
+    switch (request.type) {
+      case 'ping':
+        this.reply(reply.pong());
+        return;
+      case 'leave':
+        this.host.leave(this, request.room);
+        this.reply(reply.left(request.room));
+        return;
+      case 'join': {
+        const error = await this.host.join(this, this.principal, request.room);
+        if (error === undefined) this.reply(reply.joined(request.room));
+        else if (error.code === 'unavailable') this.reply(reply.error(error));
+        else this.refuse(error);
+      }
+    }
+  }
+
+  /** Answers a bad request; a client that keeps sending them is closed (1008). */
+  private refuse(error: ProtocolError): void {
+    this.bad++;
+    if (this.bad > this.host.maxBadMessages) {
+      this.close(CLOSE.policy, 'too many bad messages');
+      return;
+    }
+    this.reply(reply.error(error));
+  }
+
+  private reply(text: string): void {
+    if (this.open && this.ws.readyState === 1) this.ws.send(text);
+  }
+}
