@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // The outage test measures the heap after a forced GC.
+    execArgv: ['--expose-gc'],
   },
 });

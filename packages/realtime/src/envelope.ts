@@ -31,6 +31,7 @@ export function envelopeOf(
   event: HubEvent,
   origin: string,
   ids: IdMaker,
+  seq: number,
 ): { envelope: Envelope; text: string } {
   if (typeof event !== 'object' || event === null) {
     throw new RealtimeArgumentError(`an event must be an object, got ${describe(event)}`);
@@ -49,7 +50,8 @@ export function envelopeOf(
     payload: event.payload ?? null,
     ts,
     room,
-    origin,
+    seq,
+    origin, // last: RedisBus recognises its own echoes by the end of the line
   };
   let text: string;
   try {
@@ -97,6 +99,7 @@ export function parseEnvelope(text: string, room: string | undefined): Envelope 
     payload: v.payload ?? null,
     ts,
     room: target,
+    seq: Number.isSafeInteger(v.seq) && (v.seq as number) > 0 ? (v.seq as number) : undefined,
     origin: typeof v.origin === 'string' ? v.origin : undefined,
   };
 }

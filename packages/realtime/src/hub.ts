@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { checkRoom, EVERYONE, envelopeOf, IdMaker } from './envelope.js';
 import { HubClosedError } from './errors.js';
+import { Sequencer } from './gap-counter.js';
 import { type Refusal, refuseRequest, refuseUpgrade } from './http-responses.js';
 import { LogLimiter } from './log-limiter.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
@@ -54,6 +55,7 @@ export class Hub {
     listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   }> = [];
   private readonly ids = new IdMaker();
+  private readonly seqs = new Sequencer();
   private readonly logs = new LogLimiter();
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly metrics: HubMetrics | undefined;
@@ -141,7 +143,13 @@ export class Hub {
   publish(room: string, event: HubEvent): Envelope {
     if (this.closing) throw new HubClosedError();
     checkRoom(room);
-    const { envelope, text } = envelopeOf(room, event, this.instanceId, this.ids);
+    const { envelope, text } = envelopeOf(
+      room,
+      event,
+      this.instanceId,
+      this.ids,
+      this.seqs.take(room),
+    );
     this.counters.published++;
     this.deliver(envelope);
     if (this.bus && this.mode !== 'off') this.bus.publish(room, text);
@@ -176,6 +184,7 @@ export class Hub {
       ...this.counters,
       pubsubReceived: this.bus?.received ?? 0,
       fanoutDropped: this.bus?.dropped ?? 0,
+      fanoutMissed: this.bus?.missed ?? 0,
     };
   }
 

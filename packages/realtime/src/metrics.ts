@@ -17,6 +17,7 @@ const NAMES = [
   'bancada_realtime_deserialize_failures_total',
   'bancada_realtime_slow_consumer_closes_total',
   'bancada_realtime_fanout_dropped_total',
+  'bancada_realtime_fanout_missed_total',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
 ];
@@ -81,6 +82,11 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_fanout_dropped_total',
     'Publishes that could not reach the other instances.',
     (s) => s.fanoutDropped,
+  );
+  counter(
+    'bancada_realtime_fanout_missed_total',
+    'Events of other instances that never arrived here (gaps in their numbering).',
+    (s) => s.fanoutMissed,
   );
   new Gauge({
     name: 'bancada_realtime_degraded',

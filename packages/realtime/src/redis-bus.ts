@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { EVERYONE, parseEnvelope } from './envelope.js';
+import { GapCounter } from './gap-counter.js';
 import { LogLimiter } from './log-limiter.js';
 import type { Envelope, Logger } from './types.js';
 
@@ -54,6 +55,7 @@ export class RedisBus {
   dropped = 0;
   /** Messages that arrived on our channels (own echoes not counted). */
   received = 0;
+  private readonly gaps = new GapCounter();
 
   constructor(private readonly o: RedisBusOptions) {
     this.broadcastChannel = `${o.prefix}ws:broadcast`;
@@ -73,6 +75,11 @@ export class RedisBus {
     this.pub.on('ready', () => this.noteState());
     this.sub.on('ready', () => void this.subscribeAll());
     this.sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
+  }
+
+  /** Events of other instances that never arrived here. */
+  get missed(): number {
+    return this.gaps.missed;
   }
 
   /** True while events cannot cross to other instances. */
@@ -108,6 +115,7 @@ export class RedisBus {
   unfollow(room: string): void {
     const channel = this.roomChannelPrefix + room;
     if (!this.wanted.delete(channel)) return;
+    this.gaps.forget(room);
     if (this.sub.status === 'ready' && this.subscribed) {
       this.sub.unsubscribe(channel).catch((error: Error) => this.logError('unsubscribe', error));
     }
@@ -170,6 +178,9 @@ export class RedisBus {
       return;
     }
     if (envelope.origin === this.o.instanceId) return;
+    if (envelope.origin !== undefined && envelope.seq !== undefined) {
+      this.gaps.note(envelope.room, envelope.origin, envelope.seq);
+    }
     this.o.listener.received(envelope);
   }
 

@@ -67,6 +67,11 @@ export interface Envelope {
   ts: number;
   /** The room it is for; `*` for every client. */
   room: string;
+  /**
+   * Its number among the events its origin published to this room (from 1), so that other
+   * instances can count what they missed. Absent when another service published it.
+   */
+  seq?: number;
   /** The instance that published it (absent when another service published it). */
   origin?: string;
 }
@@ -88,4 +93,9 @@ export interface HubStats {
   slowConsumerCloses: number;
   /** Publishes that could not reach the other instances (Redis away, or too many in flight). */
   fanoutDropped: number;
+  /**
+   * Events of other instances that never arrived here, counted from the gaps in their
+   * numbering (whatever the cause: an outage, a drop, a resubscription race).
+   */
+  fanoutMissed: number;
 }

@@ -108,7 +108,11 @@ export async function connectClient(
 ): Promise<TestClient> {
   const headers: Record<string, string> = {};
   if (user) headers['x-test-user'] = JSON.stringify(user);
-  const ws = new WebSocket(url, { headers, origin: options.origin, autoPong: options.autoPong });
+  const ws = new WebSocket(url, {
+    headers,
+    origin: options.origin,
+    autoPong: options.autoPong ?? true, // ws takes an explicit undefined as false
+  });
   const messages: Array<Record<string, unknown>> = [];
   ws.on('message', (data, isBinary) => {
     if (!isBinary) messages.push(JSON.parse(data.toString()) as Record<string, unknown>);

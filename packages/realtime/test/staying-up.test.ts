@@ -1,0 +1,115 @@
+import { connect } from 'node:net';
+import { connectionLimit } from '@bancada/limits';
+import { describe, expect, it } from 'vitest';
+import { HubClosedError } from '../src/index.js';
+import {
+  afterThisTest,
+  connectClient,
+  joinedClient,
+  openSse,
+  startHub,
+  type TestUser,
+  waitFor,
+} from './helpers/hubs.js';
+
+const alice: TestUser = { name: 'alice', restaurantId: 'a' };
+
+/** A client that completes the WebSocket handshake, joins, then never reads again. */
+async function stuckClient(port: number, room: string) {
+  const socket = connect(port, '127.0.0.1');
+  afterThisTest(() => socket.destroy());
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(
+    'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+      `x-test-user: ${JSON.stringify(alice)}\r\n\r\n`,
+  );
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  // A masked client text frame: {"type":"subscribe","room":...}
+  const body = Buffer.from(JSON.stringify({ type: 'subscribe', room }));
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(body.map((byte, i) => byte ^ mask[i % 4]!));
+  socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | body.length]), mask, masked]));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.pause();
+  return socket;
+}
+
+describe('heartbeats', () => {
+  it('terminates a client that stops answering pings, and releases its room and slot', async () => {
+    const gate = connectionLimit({ maxPerIp: 10, redis: false, logger: false });
+    afterThisTest(() => gate.close());
+    const { wsUrl, hub } = await startHub({ redis: false, heartbeatMs: 100, connectionGate: gate });
+    const healthy = await joinedClient(wsUrl, alice, 'restaurant:a');
+    const dead = await connectClient(wsUrl, alice, { autoPong: false });
+    dead.send({ type: 'subscribe', room: 'restaurant:a' });
+    await dead.next((m) => m.type === 'joined', 'joined');
+
+    const { code } = await dead.closed;
+    expect(code).toBe(1006); // terminated: no close handshake with a dead peer
+    await waitFor('its slot to come back', () => gate.stats().active === 1);
+    expect(hub.stats().connections.websocket).toBe(1);
+    // The client that answers stays, heartbeat after heartbeat.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(healthy.ws.readyState).toBe(1);
+  });
+
+  it('sends SSE streams a comment line every heartbeat', async () => {
+    const { httpUrl } = await startHub({ redis: false, heartbeatMs: 50 });
+    const stream = await openSse(`${httpUrl}/events?restaurantId=a`, alice);
+    await waitFor('two heartbeats', () => stream.text().split(': ping\n\n').length > 2);
+  });
+});
+
+describe('slow consumers', () => {
+  it('closes a client that does not read, keeps memory bounded, and keeps serving the others', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    const { server, hub, wsUrl } = await startHub({ redis: false, maxBufferedBytes });
+    const port = (server.address() as { port: number }).port;
+    const fast = await joinedClient(wsUrl, alice, 'restaurant:a');
+    await stuckClient(port, 'restaurant:a');
+    await waitFor('both in the room', () => hub.stats().connections.websocket === 2);
+
+    globalThis.gc?.();
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const payload = 'x'.repeat(64 * 1024);
+    const events = 480; // 30 MiB in all
+    for (let i = 0; i < events; i += 10) {
+      for (let j = 0; j < 10; j++) hub.toRestaurant('a', { eventType: 'big', payload });
+      // The fast client keeps up; the stuck one would hold everything without the bound.
+      await waitFor('the fast client', () => fast.events().length === i + 10);
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    }
+    expect(hub.stats().slowConsumerCloses).toBe(1);
+    await waitFor('the stuck client to be gone', () => hub.stats().connections.websocket === 1);
+    expect(fast.events()).toHaveLength(events);
+    expect(peak - before).toBeLessThan(12 * 1024 * 1024);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('closes WebSockets with 1012 and a jittered retryAfterMs, ends SSE with retry:, and refuses new work', async () => {
+    const { hub, wsUrl, httpUrl } = await startHub({ redis: false, retryAfterMs: [1000, 9000] });
+    const clients = await Promise.all([1, 2, 3].map(() => connectClient(wsUrl, alice)));
+    const stream = await openSse(`${httpUrl}/events?restaurantId=a`, alice);
+    await waitFor('the stream', () => hub.stats().connections.sse === 1);
+
+    await hub.close();
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    const delays = closes.map(({ code, reason }) => {
+      expect(code).toBe(1012);
+      const { retryAfterMs } = JSON.parse(reason) as { retryAfterMs: number };
+      expect(retryAfterMs).toBeGreaterThanOrEqual(1000);
+      expect(retryAfterMs).toBeLessThanOrEqual(9000);
+      return retryAfterMs;
+    });
+    expect(new Set(delays).size).toBeGreaterThan(1); // not all in the same second
+    await stream.ended;
+    expect(stream.text()).toMatch(/retry: \d+\n\n$/);
+    expect(() => hub.broadcast({ eventType: 'late' })).toThrow(HubClosedError);
+    expect((await openSse(`${httpUrl}/events?restaurantId=a`, alice)).status).toBe(503);
+    expect(hub.stats().connections).toEqual({ websocket: 0, sse: 0 });
+  });
+});
