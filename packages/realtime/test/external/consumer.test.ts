@@ -1,0 +1,49 @@
+import { usePackedPackage } from '@bancada/testkit';
+import { describe, expect, it } from 'vitest';
+
+// The package as a user gets it: packed, installed in an empty project, loaded with
+// import and with require. Needs a build first (turbo runs it).
+const packed = usePackedPackage(import.meta.url);
+
+const useIt = `
+  const { createServer } = require('node:http');
+  const hub = createHub({ authenticate: false, redis: false, logger: false });
+  const server = createServer();
+  hub.attach(server, { path: '/ws' });
+  const sent = hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 1 } });
+  await hub.close();
+  console.log(JSON.stringify({ room: sent.room, sse: typeof hub.sse(), room2: restaurantRoom(7) }));
+`;
+const expected = { room: 'restaurant:a', sse: 'function', room2: 'restaurant:7' };
+
+describe('the packed package', () => {
+  it('ships only the build, with types for both formats', () => {
+    expect(packed().files).toEqual(
+      expect.arrayContaining([
+        'dist/index.js',
+        'dist/index.cjs',
+        'dist/index.d.ts',
+        'dist/index.d.cts',
+        'README.md',
+      ]),
+    );
+    expect(packed().files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+  });
+
+  it('works with import (ESM)', () => {
+    const out = packed().run(
+      'esm.mjs',
+      `import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\n` +
+        `import { createHub, restaurantRoom } from '@bancada/realtime';\n${useIt}`,
+    );
+    expect(JSON.parse(out)).toEqual(expected);
+  });
+
+  it('works with require (CommonJS)', () => {
+    const out = packed().run(
+      'cjs.cjs',
+      `const { createHub, restaurantRoom } = require('@bancada/realtime');\n(async () => {${useIt}})();`,
+    );
+    expect(JSON.parse(out)).toEqual(expected);
+  });
+});
