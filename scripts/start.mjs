@@ -8,7 +8,7 @@ if (!existsSync(app)) {
   console.log(
     [
       'The example PDV app (examples/pdv-app) is not built yet, so there is nothing to start.',
-      'What exists today: @bancada/cache, @bancada/session and @bancada/limits (see their READMEs), and `npm test`.',
+      'What exists today: @bancada/cache, @bancada/session, @bancada/limits and @bancada/realtime (see their READMEs), and `npm test`.',
     ].join('\n'),
   );
   process.exit(0);
