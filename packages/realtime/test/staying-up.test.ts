@@ -62,6 +62,22 @@ describe('heartbeats', () => {
   });
 });
 
+describe('SSE streams', () => {
+  it('gives back the room and the slot when the client goes away', async () => {
+    const gate = connectionLimit({ maxPerIp: 10, redis: false, logger: false });
+    afterThisTest(() => gate.close());
+    const { hub, httpUrl } = await startHub({ redis: false, connectionGate: gate });
+    const stream = await openSse(`${httpUrl}/events?restaurantId=a`, alice);
+    await waitFor('the stream to join', () => hub.stats().rooms === 1);
+    expect(gate.stats().active).toBe(1);
+    stream.close();
+    await waitFor('the room to empty', () => hub.stats().rooms === 0);
+    expect(hub.stats().connections.sse).toBe(0);
+    expect(gate.stats().active).toBe(0);
+    hub.toRestaurant('a', { eventType: 'nobody-listens' }); // nothing to write to, no error
+  });
+});
+
 describe('slow consumers', () => {
   it('closes a client that does not read, keeps memory bounded, and keeps serving the others', async () => {
     const maxBufferedBytes = 256 * 1024;
