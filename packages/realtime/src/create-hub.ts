@@ -19,6 +19,11 @@ export function createHub(options: HubOptions): Hub {
         'the rooms that authorize allows',
     );
   }
+  if (o.history !== undefined && o.redis === undefined) {
+    o.logger.warn(
+      'realtime: history needs Redis; without it a client that resumes is told of a gap',
+    );
+  }
   const hub = new Hub(o);
   o.logger.info(
     o.redis === undefined

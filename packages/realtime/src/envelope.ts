@@ -4,6 +4,8 @@ import type { Envelope, HubEvent } from './types.js';
 
 /** The room name for "every client": `hub.broadcast()` and the `ws:broadcast` channel. */
 export const EVERYONE = '*';
+/** The reserved eventType of the mark left in a room's history where events were lost. */
+export const GAP_EVENT = 'bancada.gap';
 const MAX_ROOM_LENGTH = 256;
 
 /** Throws unless `room` is a usable room name. */
@@ -25,14 +27,24 @@ export class IdMaker {
   }
 }
 
-/** Builds the envelope of an event the application publishes; throws for a bad event. */
+/** The JSON line of an envelope: its `id` first, then `body` (see `envelopeOf`). */
+export function withId(id: string, body: string): string {
+  return `{"id":${JSON.stringify(id)},${body}`;
+}
+
+/**
+ * Builds the envelope of an event the application publishes; throws for a bad event.
+ * `body` is its JSON without the id and the leading `{`: rooms with history get their id
+ * from Redis, so the id is put in front last (`withId`). `origin` comes last, so that an
+ * instance recognises its own echo by the end of the line.
+ */
 export function envelopeOf(
   room: string,
   event: HubEvent,
   origin: string,
   ids: IdMaker,
   seq: number,
-): { envelope: Envelope; text: string } {
+): { envelope: Envelope; body: string } {
   if (typeof event !== 'object' || event === null) {
     throw new RealtimeArgumentError(`an event must be an object, got ${describe(event)}`);
   }
@@ -40,6 +52,9 @@ export function envelopeOf(
     throw new RealtimeArgumentError(
       `an event needs an eventType string, got ${describe(event.eventType)}`,
     );
+  }
+  if (event.eventType === GAP_EVENT) {
+    throw new RealtimeArgumentError(`the eventType "${GAP_EVENT}" is reserved`);
   }
   const ts = Date.now();
   const id = event.id ?? ids.next(ts);
@@ -51,18 +66,19 @@ export function envelopeOf(
     ts,
     room,
     seq,
-    origin, // last: RedisBus recognises its own echoes by the end of the line
+    origin,
   };
-  let text: string;
+  let body: string;
   try {
-    text = JSON.stringify(envelope);
+    const { id: _, ...rest } = envelope;
+    body = JSON.stringify(rest).slice(1);
   } catch (error) {
     throw new RealtimeArgumentError(
       `the payload of "${event.eventType}" cannot be sent as JSON: ${(error as Error).message}`,
       { cause: error },
     );
   }
-  return { envelope, text };
+  return { envelope, body };
 }
 
 /**

@@ -1,9 +1,18 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { checkRoom, EVERYONE, envelopeOf, IdMaker } from './envelope.js';
+import {
+  checkRoom,
+  EVERYONE,
+  envelopeOf,
+  GAP_EVENT,
+  IdMaker,
+  parseEnvelope,
+  withId,
+} from './envelope.js';
 import { HubClosedError } from './errors.js';
 import { Sequencer } from './gap-counter.js';
+import { HistoryStore } from './history.js';
 import { type Refusal, refuseRequest, refuseUpgrade } from './http-responses.js';
 import { LogLimiter } from './log-limiter.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
@@ -15,6 +24,7 @@ import type { ProtocolError } from './protocol.js';
 import { RedisBus } from './redis-bus.js';
 import { type Member, Rooms } from './rooms.js';
 import { SseClient } from './sse-client.js';
+import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { Envelope, FanoutMode, HubEvent, HubStats, Principal } from './types.js';
 import { CLOSE, WsClient } from './ws-client.js';
 
@@ -34,6 +44,11 @@ export interface AttachOptions {
 }
 
 type Admitted = { principal: Principal; release: () => void };
+
+/** How long a publish to a room with history waits for Redis before it goes out locally only. */
+const HISTORY_TIMEOUT_MS = 1000;
+/** Rooms remembered as having events that bypassed their history (see `taint`). */
+const MAX_TAINTED_ROOMS = 10_000;
 
 const ANONYMOUS: Principal = Object.freeze({ anonymous: true });
 
@@ -59,6 +74,13 @@ export class Hub {
   private readonly logs = new LogLimiter();
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly metrics: HubMetrics | undefined;
+  private readonly history: HistoryStore | undefined;
+  /** Rooms with history whose events went out while Redis was away (see `taint`). */
+  private readonly tainted = new Set<string>();
+  /** The last history position delivered here, per room with history and local clients. */
+  private readonly lastDelivered = new Map<string, StreamId>();
+  /** Rooms being caught up from their history; live events of them wait here. */
+  private readonly catchingUp = new Map<string, Envelope[]>();
   private mode: FanoutMode;
   private closing: Promise<void> | undefined;
   private readonly counters = {
@@ -74,7 +96,10 @@ export class Hub {
     this.mode = o.fanout;
     this.rooms = new Rooms(
       (room) => this.bus?.follow(room),
-      (room) => this.bus?.unfollow(room),
+      (room) => {
+        this.bus?.unfollow(room);
+        this.lastDelivered.delete(room);
+      },
     );
     this.wss = new WebSocketServer({
       noServer: true,
@@ -91,10 +116,13 @@ export class Hub {
         maxInFlight: o.maxInFlightPublishes,
         logger: o.logger,
         listener: {
-          received: (envelope) => this.received(envelope),
+          received: (envelope, missed) => this.received(envelope, missed),
           rejected: (reason, channel) => this.rejected(reason, channel),
+          recovered: () => this.recovered(),
         },
       });
+      const bus = this.bus;
+      if (o.history) this.history = new HistoryStore(() => bus.commands, o.prefix, o.history);
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), o.heartbeatMs);
     this.heartbeatTimer.unref();
@@ -126,24 +154,26 @@ export class Hub {
   }
 
   /** Sends an event to every client of every instance. */
-  broadcast(event: HubEvent): Envelope {
+  broadcast(event: HubEvent): Promise<Envelope> {
     return this.publish(EVERYONE, event);
   }
 
   /** Sends an event to the clients of one restaurant (room `restaurant:<id>`), on every instance. */
-  toRestaurant(restaurantId: string | number, event: HubEvent): Envelope {
+  toRestaurant(restaurantId: string | number, event: HubEvent): Promise<Envelope> {
     return this.publish(restaurantRoom(restaurantId), event);
   }
 
   /**
    * Sends an event to the clients of a room, on every instance: this instance's clients at
-   * once, the others through Redis (as `fanout` allows). Never waits and never throws
-   * because of Redis; throws a RealtimeArgumentError for a bad room or event.
+   * once, the others through Redis (as `fanout` allows). Throws a RealtimeArgumentError for
+   * a bad room or event. The promise resolves the envelope as sent and never rejects, not
+   * even because of Redis, which at worst delays it by a bounded time (an event of a room
+   * with history waits for its position in it; without Redis it goes to local clients).
    */
-  publish(room: string, event: HubEvent): Envelope {
+  publish(room: string, event: HubEvent): Promise<Envelope> {
     if (this.closing) throw new HubClosedError();
     checkRoom(room);
-    const { envelope, text } = envelopeOf(
+    const { envelope, body } = envelopeOf(
       room,
       event,
       this.instanceId,
@@ -151,9 +181,14 @@ export class Hub {
       this.seqs.take(room),
     );
     this.counters.published++;
+    const bus = this.mode === 'off' ? undefined : this.bus;
+    if (bus && this.hasHistory(room)) {
+      if (bus.usable) return this.publishWithHistory(envelope, body);
+      this.taint(room);
+    }
     this.deliver(envelope);
-    if (this.bus && this.mode !== 'off') this.bus.publish(room, text);
-    return envelope;
+    bus?.publish(room, withId(envelope.id, body));
+    return Promise.resolve(envelope);
   }
 
   /** The rollout switch, at run time: see `HubOptions.fanout`. */
@@ -270,13 +305,83 @@ export class Hub {
     this.counters.slowConsumerCloses++;
   }
 
+  /** Replays the room's history after `since` to one member (or tells it of a gap), then lets live events through. */
+  async replay(member: Member, room: string, since: string): Promise<void> {
+    let last = parseStreamId(since);
+    try {
+      if (this.history === undefined || !this.hasHistory(room)) {
+        member.sendGap(room); // nothing kept to replay from
+        return;
+      }
+      const { entries, complete } = await this.history.since(room, since);
+      if (!complete) member.sendGap(room);
+      for (const entry of entries) {
+        if (entry.gap) {
+          member.sendGap(room);
+        } else {
+          const envelope = parseEnvelope(entry.text, room);
+          if (typeof envelope !== 'string' && member.sendNow(new Outgoing(envelope))) {
+            this.counters.delivered++;
+          }
+        }
+        last = parseStreamId(entry.id);
+      }
+    } catch (error) {
+      this.logOnce('replay', `realtime: could not read history: ${(error as Error)?.message}`);
+      member.sendGap(room);
+    } finally {
+      member.release(room, last);
+    }
+  }
+
   // --- delivery ------------------------------------------------------------------------
 
-  /** Writes the event to this instance's clients of its room, encoded once. */
+  private hasHistory(room: string): boolean {
+    return this.history !== undefined && room !== EVERYONE && this.history.options.rooms(room);
+  }
+
+  /**
+   * Appends the event to its room's history and publishes it in one step; every instance,
+   * this one included, delivers it when it comes back on the room's channel, so that all
+   * of them deliver a room's events in the order of its history.
+   */
+  private async publishWithHistory(envelope: Envelope, body: string): Promise<Envelope> {
+    const bus = this.bus!;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), HISTORY_TIMEOUT_MS);
+      timer.unref();
+    });
+    try {
+      const append = this.history!.append(envelope.room, bus.channelOf(envelope.room), body);
+      envelope.id = await Promise.race([append, timeout]);
+      return envelope;
+    } catch {
+      // Not in the history, and perhaps nowhere else: this instance's clients get it now,
+      // and the other instances are told of a gap once Redis answers again.
+      bus.dropped++;
+      this.taint(envelope.room);
+      this.deliver(envelope);
+      return envelope;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Writes the event to this instance's clients of its room, encoded once. An event with a
+   * history position is written once: never one at or before the last position delivered.
+   */
   private deliver(envelope: Envelope): void {
-    const members =
-      envelope.room === EVERYONE ? this.rooms.everyone : this.rooms.members(envelope.room);
+    const room = envelope.room;
+    const members = room === EVERYONE ? this.rooms.everyone : this.rooms.members(room);
     if (members === undefined || members.size === 0) return;
+    const position = this.hasHistory(room) ? parseStreamId(envelope.id) : undefined;
+    if (position !== undefined) {
+      const last = this.lastDelivered.get(room);
+      if (last !== undefined && compareStreamIds(position, last) <= 0) return;
+      this.lastDelivered.set(room, position);
+    }
     const event = new Outgoing(envelope);
     let delivered = 0;
     for (const member of members) if (member.send(event)) delivered++;
@@ -284,15 +389,97 @@ export class Hub {
     this.metrics?.observeLatency((Date.now() - envelope.ts) / 1000);
   }
 
-  private received(envelope: Envelope): void {
+  private received(envelope: Envelope, missedBefore: number): void {
     if (this.closing || this.mode === 'off') return;
+    const room = envelope.room;
     if (this.mode === 'dry-run') {
-      const members =
-        envelope.room === EVERYONE ? this.rooms.everyone : this.rooms.members(envelope.room);
+      const members = room === EVERYONE ? this.rooms.everyone : this.rooms.members(room);
       this.counters.dryRunSkipped += members?.size ?? 0;
       return;
     }
-    this.deliver(envelope);
+    const waiting = this.catchingUp.get(room);
+    if (waiting !== undefined) {
+      waiting.push(envelope);
+      return;
+    }
+    if (missedBefore > 0) {
+      if (this.hasHistory(room) && this.lastDelivered.has(room)) {
+        // What went missing is in the history: fetch it, then go on from there.
+        this.catchingUp.set(room, [envelope]);
+        void this.catchUp(room);
+        return;
+      }
+      this.gapTo(room);
+    }
+    this.arrived(envelope);
+  }
+
+  /** An envelope from Redis or from a history, in order: a mark of lost events, or an event. */
+  private arrived(envelope: Envelope): void {
+    if (envelope.eventType !== GAP_EVENT) {
+      this.deliver(envelope);
+      return;
+    }
+    const position = parseStreamId(envelope.id);
+    if (position !== undefined) {
+      const last = this.lastDelivered.get(envelope.room);
+      if (last !== undefined && compareStreamIds(position, last) <= 0) return;
+      if (this.rooms.members(envelope.room)) this.lastDelivered.set(envelope.room, position);
+    }
+    // The instance that lost the events delivered them to its own clients.
+    if (envelope.origin !== this.instanceId) this.gapTo(envelope.room);
+  }
+
+  /** Fills what this instance missed of a room from its history, then lets live events through. */
+  private async catchUp(room: string): Promise<void> {
+    const last = this.lastDelivered.get(room);
+    if (!this.catchingUp.has(room)) this.catchingUp.set(room, []);
+    try {
+      if (last === undefined || this.history === undefined) return;
+      const { entries, complete } = await this.history.since(room, `${last[0]}-${last[1]}`);
+      if (!complete) this.gapTo(room);
+      for (const entry of entries) {
+        const envelope = parseEnvelope(entry.text, room);
+        if (typeof envelope !== 'string') this.arrived(envelope);
+      }
+    } catch (error) {
+      this.logOnce('catch-up', `realtime: could not read history: ${(error as Error)?.message}`);
+      this.gapTo(room);
+    } finally {
+      const waiting = this.catchingUp.get(room) ?? [];
+      this.catchingUp.delete(room);
+      for (const envelope of waiting) this.arrived(envelope); // positions delivered are skipped
+    }
+  }
+
+  /** Tells this instance's clients of the room that some of its events were lost. */
+  private gapTo(room: string): void {
+    const members = this.rooms.members(room);
+    if (members) for (const member of members) member.sendGap(room);
+  }
+
+  /**
+   * Remembers that events of a room with history went out while Redis was away: they are
+   * in no history, and the other instances never got them. Once Redis answers, a mark of
+   * the gap goes into the room's history and to every instance.
+   */
+  private taint(room: string): void {
+    if (this.tainted.size < MAX_TAINTED_ROOMS) this.tainted.add(room);
+    else this.logOnce('taint', 'realtime: too many rooms lost events to mark them all');
+  }
+
+  /** Redis is back: mark the gaps this instance caused, and fill those it suffered. */
+  private recovered(): void {
+    const bus = this.bus;
+    const history = this.history;
+    if (bus === undefined || history === undefined || this.closing) return;
+    for (const room of [...this.tainted]) {
+      this.tainted.delete(room);
+      history.markGap(room, bus.channelOf(room), this.instanceId).catch(() => this.taint(room));
+    }
+    for (const room of this.lastDelivered.keys()) {
+      if (!this.catchingUp.has(room)) void this.catchUp(room);
+    }
   }
 
   private rejected(reason: string, channel: string): void {
@@ -424,7 +611,16 @@ export class Hub {
       this.releases.set(stream, release);
       this.sseClients.add(stream);
       this.rooms.add(stream);
-      for (const room of refusal.rooms) this.rooms.join(stream, room);
+      // A browser that reconnects sends the id of the last event it saw (Last-Event-ID).
+      const header = req.headers['last-event-id'];
+      const since = typeof header === 'string' && header.length > 0 ? header : undefined;
+      for (const room of refusal.rooms) {
+        if (since !== undefined) stream.held.hold(room);
+        this.rooms.join(stream, room);
+      }
+      if (since !== undefined) {
+        await Promise.all(refusal.rooms.map((room) => this.replay(stream, room, since)));
+      }
     } catch (error) {
       this.logOnce('sse', `realtime: SSE request failed: ${(error as Error)?.message}`);
       refuseRequest(res, { status: 500, error: 'internal', message: 'Something went wrong.' });

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { EVERYONE } from './envelope.js';
 import { RealtimeOptionError } from './errors.js';
+import type { HistoryOptions, ResolvedHistory } from './history.js';
 import { restaurantRooms } from './policy.js';
 import type {
   Authenticate,
@@ -89,6 +91,14 @@ export interface HubOptions {
    * @default process.env.INSTANCE_ID, else `<hostname>-<pid>-<random>`
    */
   instanceId?: string;
+  /**
+   * Keeps each room's recent events in a Redis Stream, so that a client that reconnects gets
+   * what it missed (WebSocket `resume`, SSE `Last-Event-ID`) or a `gap` when that is not
+   * possible, and instances fill what they missed during a Redis outage. An event's id is
+   * then its position in the room's history. Needs Redis 7. `true` for the defaults.
+   * @default false (clients that resume are told `gap`)
+   */
+  history?: HistoryOptions | boolean;
   /** Admits or turns away each connection (`connectionLimit()` of @bancada/limits). */
   connectionGate?: ConnectionGate;
   /** Budgets inbound WebSocket messages (`messageQuota()` of @bancada/limits). */
@@ -125,6 +135,7 @@ export interface ResolvedHubOptions {
   maxBadMessages: number;
   fanout: FanoutMode;
   instanceId: string;
+  history: ResolvedHistory | undefined;
   connectionGate: ConnectionGate | undefined;
   messageQuota: MessageQuota | undefined;
   maxInFlightPublishes: number;
@@ -161,6 +172,7 @@ export function resolveOptions(
     instanceId:
       options.instanceId ??
       (env.INSTANCE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    history: resolveHistory(options.history),
     connectionGate: options.connectionGate,
     messageQuota: options.messageQuota,
     maxInFlightPublishes: options.maxInFlightPublishes ?? 10_000,
@@ -254,6 +266,33 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   ) {
     throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
   }
+}
+
+function resolveHistory(history: HubOptions['history']): ResolvedHistory | undefined {
+  if (history === undefined || history === false) return undefined;
+  const given = history === true ? {} : history;
+  if (typeof given !== 'object' || given === null) {
+    throw new RealtimeOptionError(
+      'history must be true, false or { rooms, maxLen, maxAgeMs, maxReplay }',
+    );
+  }
+  const resolved: ResolvedHistory = {
+    rooms: given.rooms ?? ((room) => room !== EVERYONE),
+    maxLen: given.maxLen ?? 1000,
+    maxAgeMs: given.maxAgeMs ?? 3_600_000,
+    maxReplay: given.maxReplay ?? 1000,
+  };
+  if (typeof resolved.rooms !== 'function') {
+    throw new RealtimeOptionError('history.rooms must be a function (room) => boolean');
+  }
+  for (const name of ['maxLen', 'maxAgeMs', 'maxReplay'] as const) {
+    if (!Number.isInteger(resolved[name]) || resolved[name] < 1) {
+      throw new RealtimeOptionError(
+        `history.${name} must be a whole number of at least 1, got ${resolved[name]}`,
+      );
+    }
+  }
+  return resolved;
 }
 
 /** Checks a fan-out mode given at run time. */

@@ -3,6 +3,7 @@ import { restaurantRoom } from './policy.js';
 /** What a WebSocket client may ask for. */
 export type ClientRequest =
   | { type: 'join'; room: string }
+  | { type: 'resume'; room: string; since: string }
   | { type: 'leave'; room: string }
   | { type: 'ping' };
 
@@ -12,6 +13,7 @@ export type ErrorCode =
   | 'binary_not_supported'
   | 'unknown_type'
   | 'invalid_room'
+  | 'invalid_since'
   | 'forbidden'
   | 'too_many_rooms'
   | 'rate_limited'
@@ -55,10 +57,21 @@ export function parseRequest(text: string): ClientRequest | ProtocolError {
       return roomRequest('join', m.room);
     case 'unsubscribe':
       return roomRequest('leave', m.room);
+    case 'resume': {
+      if (typeof m.since !== 'string' || m.since.length === 0 || m.since.length > 64) {
+        return {
+          code: 'invalid_since',
+          message: 'resume needs since: the id of the last event seen',
+        };
+      }
+      const request = roomRequest('join', m.room);
+      if ('code' in request || request.type !== 'join') return request;
+      return { type: 'resume', room: request.room, since: m.since };
+    }
     default:
       return {
         code: 'unknown_type',
-        message: 'type must be one of auth, subscribe, unsubscribe, ping',
+        message: 'type must be one of auth, subscribe, resume, unsubscribe, ping',
       };
   }
 }
@@ -78,6 +91,7 @@ export const reply = {
   joined: (room: string) => JSON.stringify({ type: 'joined', room }),
   left: (room: string) => JSON.stringify({ type: 'left', room }),
   pong: () => JSON.stringify({ type: 'pong', ts: Date.now() }),
+  gap: (room: string) => JSON.stringify({ type: 'gap', room }),
   error: (e: ProtocolError) =>
     JSON.stringify(
       e.room === undefined

@@ -6,8 +6,14 @@ import type { Envelope, Logger } from './types.js';
 
 /** What the bus tells the hub. */
 export interface BusListener {
-  /** An event from another instance, or from any service that PUBLISHed an envelope. */
-  received(envelope: Envelope): void;
+  /**
+   * An event from another instance, or from any service that PUBLISHed an envelope, or our
+   * own echo of an event with a history position. `missedBefore`: how many events of its
+   * origin in its room never arrived before it.
+   */
+  received(envelope: Envelope, missedBefore: number): void;
+  /** Both connections are back and every channel is subscribed again, after an outage. */
+  recovered(): void;
   /** A message on one of our channels that is not a usable envelope. */
   rejected(reason: string, channel: string): void;
 }
@@ -21,6 +27,8 @@ export interface RedisBusOptions {
   listener: BusListener;
 }
 
+/** An envelope line that starts with a history position as its id. */
+const HISTORY_POSITION = /^\{"id":"\d+-\d+"/;
 /** How many channels one SUBSCRIBE names when (re)subscribing everything. */
 const SUBSCRIBE_BATCH = 500;
 
@@ -87,6 +95,24 @@ export class RedisBus {
     return !(this.pub.status === 'ready' && this.sub.status === 'ready' && this.subscribed);
   }
 
+  /** The publishing connection, for commands of the hub's own (history). */
+  get commands(): Redis {
+    return this.pub;
+  }
+
+  /** True while publishes can be sent. */
+  get usable(): boolean {
+    return (
+      !this.closed &&
+      this.pub.status === 'ready' &&
+      this.pub.commandQueue.length < this.o.maxInFlight
+    );
+  }
+
+  channelOf(room: string): string {
+    return room === EVERYONE ? this.broadcastChannel : this.roomChannelPrefix + room;
+  }
+
   /** Sends an envelope to the other instances; never waits, never throws. */
   publish(room: string, text: string): void {
     if (this.closed) return;
@@ -135,10 +161,6 @@ export class RedisBus {
     await Promise.all([closeConnection(this.pub), closeConnection(this.sub)]);
   }
 
-  private channelOf(room: string): string {
-    return room === EVERYONE ? this.broadcastChannel : this.roomChannelPrefix + room;
-  }
-
   /** After every (re)connect of the subscriber: the plain channels and every wanted room. */
   private async subscribeAll(): Promise<void> {
     this.subscribed = false;
@@ -164,12 +186,18 @@ export class RedisBus {
   }
 
   private onMessage(channel: string, text: string): void {
-    if (text.endsWith(this.ownSuffix)) return; // our own publish, already delivered locally
-    this.received++;
+    const own = text.endsWith(this.ownSuffix);
+    // Our own publish was delivered locally already, unless it has a position in a room's
+    // history: those are delivered in stream order, from here, on every instance alike.
+    if (own && !HISTORY_POSITION.test(text)) return;
+    if (!own) this.received++;
     let room: string | undefined;
     if (channel === this.broadcastChannel) room = EVERYONE;
     else if (channel === this.restaurantChannel) room = undefined;
     else if (channel.startsWith(this.roomChannelPrefix)) {
+      // Still in flight after the last local client left: nobody here wants it, and noting
+      // its number would make the next join look like a loss.
+      if (!this.wanted.has(channel)) return;
       room = channel.slice(this.roomChannelPrefix.length);
     } else return;
     const envelope = parseEnvelope(text, room);
@@ -177,11 +205,11 @@ export class RedisBus {
       this.o.listener.rejected(envelope, channel);
       return;
     }
-    if (envelope.origin === this.o.instanceId) return;
-    if (envelope.origin !== undefined && envelope.seq !== undefined) {
-      this.gaps.note(envelope.room, envelope.origin, envelope.seq);
+    let missed = 0;
+    if (!own && envelope.origin !== undefined && envelope.seq !== undefined) {
+      missed = this.gaps.note(envelope.room, envelope.origin, envelope.seq);
     }
-    this.o.listener.received(envelope);
+    this.o.listener.received(envelope, missed);
   }
 
   /** Logs each change between distributed and degraded once. */
@@ -198,6 +226,7 @@ export class RedisBus {
       );
     } else {
       this.o.logger.info('realtime: redis is back; fan-out to other instances resumed');
+      this.o.listener.recovered();
     }
   }
 

@@ -1,11 +1,23 @@
+import type { HeldRooms } from './held-rooms.js';
 import type { Outgoing } from './outgoing.js';
 
 /** A connected client of either transport, as rooms see it. */
 export interface Member {
   readonly transport: 'websocket' | 'sse';
   readonly rooms: Set<string>;
-  /** Writes the event; false when the client could not take it (closed, or closed as slow). */
+  /** Rooms whose live events wait while their history is replayed to this client. */
+  readonly held: HeldRooms;
+  /**
+   * Writes the event, or keeps it while its room is held; false when the client could not
+   * take it (closed, or closed as slow).
+   */
   send(event: Outgoing): boolean;
+  /** Writes the event even if its room is held (a replayed one). */
+  sendNow(event: Outgoing): boolean;
+  /** Tells the client that events of the room were lost: it should reload what it shows. */
+  sendGap(room: string): void;
+  /** Ends the hold on `room`: writes what waited and came after `after` (see HeldRooms). */
+  release(room: string, after: readonly [number, number] | undefined): void;
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
+import { HeldRooms } from './held-rooms.js';
 import type { Outgoing } from './outgoing.js';
+import { reply } from './protocol.js';
 import type { Member } from './rooms.js';
 
 /** What an SSE stream needs from the hub. */
@@ -17,6 +19,7 @@ export interface StreamHost {
 export class SseClient implements Member {
   readonly transport = 'sse' as const;
   readonly rooms = new Set<string>();
+  readonly held = new HeldRooms();
   private open = true;
 
   constructor(
@@ -29,6 +32,13 @@ export class SseClient implements Member {
 
   send(event: Outgoing): boolean {
     if (!this.open) return false;
+    const route = this.held.route(event);
+    if (route === 'kept') return true;
+    return route === 'send' && this.sendNow(event);
+  }
+
+  sendNow(event: Outgoing): boolean {
+    if (!this.open) return false;
     if (this.res.writableLength > this.host.maxBufferedBytes) {
       this.left();
       this.host.slow(this);
@@ -37,6 +47,15 @@ export class SseClient implements Member {
     }
     this.res.write(event.sseMessage);
     return true;
+  }
+
+  sendGap(room: string): void {
+    if (this.open) this.res.write(`event: gap\ndata: ${reply.gap(room)}\n\n`);
+  }
+
+  /** Ends the hold on `room` after a replay: writes what waited and came after `after`. */
+  release(room: string, after: Parameters<HeldRooms['release']>[1]): void {
+    for (const event of this.held.release(room, after)) this.sendNow(event);
   }
 
   heartbeat(): void {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
+import { HeldRooms } from './held-rooms.js';
 import type { Outgoing } from './outgoing.js';
 import { type ClientRequest, type ProtocolError, parseRequest, reply } from './protocol.js';
 import type { Member } from './rooms.js';
@@ -11,6 +12,8 @@ export interface ClientHost {
   readonly maxBadMessages: number;
   /** Authorizes and joins; resolves the error to send, or undefined once joined. */
   join(member: Member, principal: Principal, room: string): Promise<ProtocolError | undefined>;
+  /** Replays the room's history after `since` to the member (or a gap), then ends its hold. */
+  replay(member: Member, room: string, since: string): Promise<void>;
   leave(member: Member, room: string): boolean;
   /** The client is gone (any way): leave every room, release its slot. */
   gone(member: Member): void;
@@ -38,6 +41,7 @@ export const CLOSE = {
 export class WsClient implements Member {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
+  readonly held = new HeldRooms();
   /** Answered the last ping (or said anything) since the previous heartbeat. */
   alive = true;
   private bad = 0;
@@ -66,6 +70,13 @@ export class WsClient implements Member {
    */
   send(event: Outgoing): boolean {
     if (!this.open) return false;
+    const route = this.held.route(event);
+    if (route === 'kept') return true;
+    return route === 'send' && this.sendNow(event);
+  }
+
+  sendNow(event: Outgoing): boolean {
+    if (!this.open) return false;
     const socket = this.internals._socket;
     if (socket === null || this.ws.readyState !== 1) return false;
     if (socket.writableLength > this.host.maxBufferedBytes) {
@@ -75,6 +86,15 @@ export class WsClient implements Member {
     if (this.internals._sender?._bufferedBytes === 0) socket.write(event.websocketFrame);
     else this.ws.send(event.text);
     return true;
+  }
+
+  sendGap(room: string): void {
+    this.reply(reply.gap(room));
+  }
+
+  /** Ends the hold on `room` after a replay: writes what waited and came after `after`. */
+  release(room: string, after: Parameters<HeldRooms['release']>[1]): void {
+    for (const event of this.held.release(room, after)) this.sendNow(event);
   }
 
   /** Heartbeat: terminates a client that did not answer the previous ping. */
@@ -141,11 +161,20 @@ export class WsClient implements Member {
         this.host.leave(this, request.room);
         this.reply(reply.left(request.room));
         return;
-      case 'join': {
-        const error = await this.host.join(this, this.principal, request.room);
-        if (error === undefined) this.reply(reply.joined(request.room));
-        else if (error.code === 'unavailable') this.reply(reply.error(error));
-        else this.refuse(error);
+      case 'join':
+      case 'resume': {
+        const { room } = request;
+        // Live events of the room wait from now until the replay is done.
+        if (request.type === 'resume') this.held.hold(room);
+        const error = await this.host.join(this, this.principal, room);
+        if (error !== undefined) {
+          this.held.drop(room);
+          if (error.code === 'unavailable') this.reply(reply.error(error));
+          else this.refuse(error);
+          return;
+        }
+        this.reply(reply.joined(room));
+        if (request.type === 'resume') await this.host.replay(this, room, request.since);
       }
     }
   }

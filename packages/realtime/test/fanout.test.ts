@@ -25,7 +25,10 @@ describe('fan-out across instances', () => {
     const onTwo = await joinedClient(two!.wsUrl, alice, 'restaurant:a');
     const onThree = await joinedClient(three!.wsUrl, alice, 'restaurant:a');
 
-    const sent = three!.hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 1 } });
+    const sent = await three!.hub.toRestaurant('a', {
+      eventType: 'order-created',
+      payload: { n: 1 },
+    });
     for (const client of [onOne, onTwo, onThree]) {
       await client.next((m) => m.type === 'event' && m.id === sent.id, 'the event');
     }
@@ -107,7 +110,10 @@ describe('fan-out across instances', () => {
     expect(sse.status).toBe(200);
     await waitFor('the stream to join', () => two!.hub.stats().connections.sse === 1);
 
-    const sent = three!.hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 7 } });
+    const sent = await three!.hub.toRestaurant('a', {
+      eventType: 'order-created',
+      payload: { n: 7 },
+    });
     const viaWs = await ws.next((m) => m.type === 'event', 'the WebSocket event');
     await waitFor('the SSE event', () => sse.events().length === 1);
     const viaSse = sse.events()[0]!;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { keyPrefix, redisUrl, waitFor } from '@bancada/testkit';
+import { cleanupPrefix, keyPrefix, redisUrl, waitFor } from '@bancada/testkit';
 import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
@@ -70,6 +70,7 @@ export async function startInstances(
 ): Promise<RunningHub[]> {
   const redis = await redisUrl();
   const prefix = keyPrefix('realtime');
+  afterThisTest(() => cleanupPrefix(redis, prefix)); // history streams, if any
   const hubs: RunningHub[] = [];
   for (let i = 0; i < count; i++) {
     hubs.push(await startHub({ redis, prefix, instanceId: `hub-${i + 1}`, ...options }));

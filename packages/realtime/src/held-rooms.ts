@@ -1,0 +1,50 @@
+import type { Outgoing } from './outgoing.js';
+import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
+
+/**
+ * Keeps one client's replay of a room's history and its live events from overlapping.
+ * While the history is being replayed, live events of the room wait here; afterwards,
+ * a live event at or before the last replayed position is one the replay already sent
+ * (the history can be read before the same event arrives on the room's channel), so it
+ * is skipped: no duplicate and no hole between the replay and live delivery.
+ */
+export class HeldRooms {
+  private readonly held = new Map<string, Outgoing[]>();
+  /** Per room: the last position replayed, until a live event beyond it arrives. */
+  private readonly floors = new Map<string, StreamId>();
+
+  hold(room: string): void {
+    if (!this.held.has(room)) this.held.set(room, []);
+  }
+
+  /** What to do with a live event: write it now, keep it for later, or skip it. */
+  route(event: Outgoing): 'send' | 'kept' | 'skip' {
+    const room = event.envelope.room;
+    const waiting = this.held.get(room);
+    if (waiting !== undefined) {
+      waiting.push(event);
+      return 'kept';
+    }
+    const floor = this.floors.get(room);
+    if (floor === undefined) return 'send';
+    const position = parseStreamId(event.envelope.id);
+    if (position === undefined) return 'send';
+    if (compareStreamIds(position, floor) <= 0) return 'skip';
+    this.floors.delete(room); // from here on, the channel's order is all there is
+    return 'send';
+  }
+
+  /** Ends the hold; returns what to write now, in order: events after `after`, and those without a position. */
+  release(room: string, after: StreamId | undefined): Outgoing[] {
+    const waiting = this.held.get(room) ?? [];
+    this.held.delete(room);
+    if (after === undefined) return waiting;
+    this.floors.set(room, after);
+    return waiting.filter((event) => this.route(event) === 'send');
+  }
+
+  /** Ends the hold and forgets what waited (the join failed). */
+  drop(room: string): void {
+    this.held.delete(room);
+  }
+}

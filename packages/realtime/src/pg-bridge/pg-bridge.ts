@@ -1,0 +1,174 @@
+import type pg from 'pg';
+import { RealtimeArgumentError } from '../errors.js';
+import { LogLimiter } from '../log-limiter.js';
+import { type Leadership, RedisLease, SoleLeadership } from './leader-lease.js';
+import { mapNotification } from './mapping.js';
+import { registerBridgeMetrics } from './metrics.js';
+import {
+  type PgBridgeOptions,
+  type ResolvedPgBridgeOptions,
+  resolvePgBridgeOptions,
+} from './options.js';
+import { PgListener } from './pg-listener.js';
+import type { PgBridgeStats } from './stats.js';
+
+/**
+ * Republishes Postgres notifications into the hub. One instance listens at a time (the
+ * holder of a leader lease in Redis), so each notification becomes one event, delivered by
+ * the hub to the clients of its room on every instance. Notifications are not durable:
+ * whatever is sent while no instance listens is lost (see the docs for the outbox).
+ */
+export class PgBridge {
+  readonly instanceId: string;
+  private readonly leadership: Leadership;
+  private readonly listener: PgListener;
+  private readonly logs = new LogLimiter();
+  private readonly unregister: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly counters = {
+    received: 0,
+    published: 0,
+    skipped: 0,
+    malformed: 0,
+    fenced: 0,
+    failed: 0,
+  };
+
+  constructor(private readonly o: ResolvedPgBridgeOptions) {
+    this.instanceId = o.instanceId;
+    this.listener = new PgListener({
+      config: o.client,
+      channels: [...o.channels.keys()],
+      healthCheckMs: o.healthCheckMs,
+      id: o.instanceId,
+      logger: o.logger,
+      onNotification: (message) => this.received(message),
+    });
+    const events = {
+      gained: () => this.listener.start(),
+      lost: () => void this.listener.stop(),
+    };
+    this.leadership =
+      o.redis === undefined
+        ? new SoleLeadership(o.instanceId, events)
+        : new RedisLease({
+            source: o.redis,
+            key: `${o.prefix}pg-bridge:leader`,
+            id: o.instanceId,
+            leaseMs: o.leaseMs,
+            logger: o.logger,
+            events,
+          });
+    this.unregister = o.registry
+      ? registerBridgeMetrics(o.registry, () => this.stats())
+      : undefined;
+    this.leadership.start();
+  }
+
+  stats(): PgBridgeStats {
+    return {
+      instanceId: this.instanceId,
+      mode: this.leadership.mode,
+      leader: this.leadership.holds(),
+      listening: this.listener.listening,
+      leaderId: this.leadership.holder,
+      ...this.counters,
+      connects: this.listener.connects,
+    };
+  }
+
+  /**
+   * Stops listening, gives the lease back (another instance takes over at its next try,
+   * within a third of `leaseMs`) and closes the bridge's connections. Close it before the hub.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Stop listening before the lease goes, so the next leader never overlaps with us.
+    await this.listener.stop();
+    await this.leadership.close();
+    this.unregister?.();
+  }
+
+  private received(message: pg.Notification): void {
+    this.counters.received++;
+    // Asked per notification, by the clock: a leader whose lease may have run out must not
+    // publish, even if its timers have not caught up yet (a stalled event loop).
+    if (this.closing || !this.leadership.holds()) {
+      this.counters.fenced++;
+      return;
+    }
+    const channel = this.o.channels.get(message.channel);
+    if (channel === undefined) return; // LISTENed by someone else on this session: not ours
+    const mapped = mapNotification(channel, message.payload ?? '');
+    if (mapped.kind === 'skip') {
+      this.counters.skipped++;
+      return;
+    }
+    if (mapped.kind === 'malformed') {
+      this.malformed(message.channel, mapped.topic, mapped.reason);
+      return;
+    }
+    try {
+      this.o.hub.publish(mapped.room, mapped.event);
+      this.counters.published++;
+    } catch (error) {
+      if (error instanceof RealtimeArgumentError) {
+        this.malformed(message.channel, 'refused', `the hub refused the event: ${error.message}`);
+        return;
+      }
+      this.counters.failed++;
+      if (this.logs.allow(`failed:${message.channel}`)) {
+        this.o.logger.error(
+          `realtime: pg bridge ${this.instanceId}: could not publish a notification of ` +
+            `${message.channel}: ${(error as Error)?.message} (counted in failed)`,
+        );
+      }
+    }
+  }
+
+  private malformed(channel: string, topic: string, reason: string): void {
+    this.counters.malformed++;
+    // Rate-limited per channel and kind, not per reason: a reason can hold any text.
+    if (!this.logs.allow(`malformed:${channel}:${topic}`)) return;
+    this.o.logger.warn(
+      `realtime: pg bridge ${this.instanceId}: dropped a notification on ${channel}: ${reason} ` +
+        '(counted in malformed)',
+    );
+  }
+}
+
+/**
+ * Creates the Postgres LISTEN/NOTIFY bridge and starts it: with Redis (or `REDIS_URL`) one
+ * instance among those that share the lease prefix listens; without, this one does. Logs
+ * the mode once.
+ *
+ * @example
+ * const bridge = createPgBridge({
+ *   hub,
+ *   connectionString: process.env.DATABASE_URL,
+ *   channels: {
+ *     ticket_updates: (row) => ({
+ *       room: `restaurant:${row.restaurant_id}`,
+ *       event: { eventType: 'ticket-updated', payload: row },
+ *     }),
+ *   },
+ * });
+ * // on shutdown: await bridge.close(); await hub.close();
+ */
+export function createPgBridge(options: PgBridgeOptions): PgBridge {
+  const o = resolvePgBridgeOptions(options);
+  const bridge = new PgBridge(o);
+  const channels = [...o.channels.keys()].join(', ');
+  o.logger.info(
+    o.redis === undefined
+      ? `realtime: pg bridge on ${channels}: single instance (no Redis for a leader lease: ` +
+          'every instance with a bridge would publish each notification once more)'
+      : `realtime: pg bridge on ${channels}: leader lease ${o.prefix}pg-bridge:leader ` +
+          `(one listener among instances), this is ${o.instanceId}`,
+  );
+  return bridge;
+}

@@ -1,0 +1,25 @@
+/**
+ * Redis Stream ids (`<ms>-<seq>`) are the positions of events in rooms with history. They
+ * are compared as two numbers; anything else (an id made while Redis was away, garbage
+ * from a client) is not a position.
+ */
+export type StreamId = readonly [ms: number, seq: number];
+
+const STREAM_ID = /^(\d{1,15})-(\d{1,15})$/;
+
+export function parseStreamId(id: unknown): StreamId | undefined {
+  if (typeof id !== 'string') return undefined;
+  const match = STREAM_ID.exec(id);
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+/** Negative, zero or positive, as a comes before, with, or after b. */
+export function compareStreamIds(a: StreamId, b: StreamId): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+/** True when `id` is a stream position after `after`. */
+export function isAfter(id: string, after: StreamId): boolean {
+  const parsed = parseStreamId(id);
+  return parsed !== undefined && compareStreamIds(parsed, after) > 0;
+}

@@ -1,0 +1,186 @@
+import { keyPrefix, startRedis } from '@bancada/testkit';
+import { describe, expect, it } from 'vitest';
+import type { Hub } from '../src/index.js';
+import {
+  afterThisTest,
+  connectClient,
+  joinedClient,
+  openSse,
+  startHub,
+  startInstances,
+  type TestUser,
+  waitFor,
+} from './helpers/hubs.js';
+
+const alice: TestUser = { name: 'alice', restaurantId: 'a' };
+const room = 'restaurant:a';
+
+/** Publishes `count` events numbered from `from`, a few at a time, as a busy kitchen would. */
+async function publishMany(hub: Pick<Hub, 'toRestaurant'>, from: number, count: number) {
+  for (let n = from; n < from + count; n++) {
+    await hub.toRestaurant('a', { eventType: 'tick', payload: n });
+    if (n % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function numbers(client: { events(): Array<Record<string, unknown>> }): number[] {
+  return client.events().map((e) => e.payload as number);
+}
+
+describe('history and resume', () => {
+  it('gives events ids that are their increasing positions in the room', async () => {
+    const [one] = await startInstances(1, { history: true });
+    const client = await joinedClient(one!.wsUrl, alice, room);
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(await one!.hub.toRestaurant('a', { eventType: 'x' }));
+    await waitFor('five events', () => client.events().length === 5);
+    expect(client.events().map((e) => e.id)).toEqual(sent.map((e) => e.id));
+    for (const { id } of sent) expect(id).toMatch(/^\d+-\d+$/);
+    const positions = sent.map(({ id }) => id.split('-').map(Number) as [number, number]);
+    for (let i = 1; i < positions.length; i++) {
+      const [a, b] = [positions[i - 1]!, positions[i]!];
+      expect(b[0] > a[0] || (b[0] === a[0] && b[1] > a[1])).toBe(true);
+    }
+  });
+
+  it('replays what a reconnecting client missed, in order, then goes live with no duplicate and no hole', async () => {
+    const [one, two] = await startInstances(2, { history: true });
+    const first = await joinedClient(two!.wsUrl, alice, room);
+    const total = 400;
+    const publishing = publishMany(one!.hub, 0, total); // goes on during all of what follows
+    await waitFor('some events', () => first.events().length >= 50);
+    first.ws.terminate(); // the Wi-Fi blinks
+    const seen = numbers(first);
+    const since = first.events().at(-1)!.id as string;
+
+    const second = await connectClient(two!.wsUrl, alice);
+    second.send({ type: 'resume', room, since });
+    await publishing;
+    await waitFor('the rest', () => second.events().length >= total - seen.length, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(second.messages[0]).toEqual({ type: 'joined', room });
+    expect(second.messages.filter((m) => m.type === 'gap')).toEqual([]);
+    expect([...seen, ...numbers(second)]).toEqual([...Array(total).keys()]);
+  });
+
+  it('says gap when the history no longer reaches back, and when there is none', async () => {
+    const [one] = await startInstances(1, { history: { maxLen: 10 } });
+    const early = await joinedClient(one!.wsUrl, alice, room);
+    await one!.hub.toRestaurant('a', { eventType: 'x', payload: -1 });
+    await waitFor('the first event', () => early.events().length === 1);
+    const since = early.events()[0]!.id as string;
+    await publishMany(one!.hub, 0, 300); // Redis trims whole nodes: well past maxLen
+
+    const late = await connectClient(one!.wsUrl, alice);
+    late.send({ type: 'resume', room, since });
+    await late.next((m) => m.type === 'gap', 'a gap');
+    expect(late.messages.slice(0, 2)).toEqual([
+      { type: 'joined', room },
+      { type: 'gap', room },
+    ]);
+    // What is still kept follows the gap, newest last.
+    await waitFor('the kept events', () => numbers(late).at(-1) === 299);
+
+    for (const bad of ['not-an-id', '0-0-0']) {
+      const client = await connectClient(one!.wsUrl, alice);
+      client.send({ type: 'resume', room, since: bad });
+      await client.next((m) => m.type === 'gap', `a gap for ${bad}`);
+    }
+  });
+
+  it('says gap to a resuming client when its room keeps no history', async () => {
+    const [one] = await startInstances(1);
+    const client = await connectClient(one!.wsUrl, alice);
+    client.send({ type: 'resume', room, since: '1-0' });
+    await client.next((m) => m.type === 'gap', 'a gap');
+    client.send({ type: 'resume', room });
+    await client.next((m) => m.code === 'invalid_since', 'invalid_since');
+  });
+
+  it('replays to an SSE client from its Last-Event-ID', async () => {
+    const [one, two] = await startInstances(2, { history: true });
+    const ws = await joinedClient(one!.wsUrl, alice, room);
+    await publishMany(one!.hub, 0, 10);
+    await waitFor('ten events', () => ws.events().length === 10);
+    const since = ws.events()[3]!.id as string;
+    const stream = await openSse(`${two!.httpUrl}/events?restaurantId=a`, alice, {
+      'Last-Event-ID': since,
+    });
+    await waitFor('six replayed', () => stream.events().length === 6);
+    await publishMany(one!.hub, 10, 2);
+    await waitFor('two live', () => stream.events().length === 8);
+    expect(stream.events().map((e) => JSON.parse(e.data).payload)).toEqual([
+      4, 5, 6, 7, 8, 9, 10, 11,
+    ]);
+    expect(stream.events()[0]!.id).toBe(ws.events()[4]!.id);
+
+    const tooOld = await openSse(`${two!.httpUrl}/events?restaurantId=a`, alice, {
+      'Last-Event-ID': 'garbage',
+    });
+    await waitFor('an SSE gap', () => tooOld.text().includes('event: gap\n'));
+  });
+
+  it('after a Redis outage, every client either gets what it missed, in order, or a gap: never silence', async () => {
+    const redis = await startRedis();
+    afterThisTest(() => redis.stop());
+    const prefix = keyPrefix('realtime-history-outage');
+    const options = { redis: redis.url, prefix, history: true } as const;
+    const one = await startHub({ ...options, instanceId: 'hub-1' });
+    const two = await startHub({ ...options, instanceId: 'hub-2' });
+    const near = await joinedClient(one.wsUrl, alice, room);
+    const far = await joinedClient(two.wsUrl, alice, room);
+
+    let n = 0;
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        await one.hub.toRestaurant('a', { eventType: 'tick', payload: n++ });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    await waitFor('traffic to cross', () => numbers(far).length > 20);
+    await redis.kill();
+    await waitFor('both degraded', () => one.hub.stats().degraded && two.hub.stats().degraded);
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    const lastDuringOutage = n - 1;
+    await redis.restart();
+    await waitFor('hub 1 to publish through Redis again', () => !one.hub.stats().degraded, 10_000);
+    const firstDistributed = n; // from here on nothing may be lost, even while hub 2 resubscribes
+    await waitFor(
+      'events to cross again',
+      () => numbers(far).some((x) => x >= firstDistributed),
+      10_000,
+    );
+    running = false;
+    await traffic;
+    await waitFor('the last event everywhere', () =>
+      [near, far].every((client) => numbers(client).at(-1) === n - 1),
+    );
+
+    for (const client of [near, far]) {
+      const got = numbers(client);
+      // In order, never twice.
+      for (let i = 1; i < got.length; i++) expect(got[i]).toBeGreaterThan(got[i - 1]!);
+      // Every hole is announced by a gap, where it is: after what came before it.
+      const stream = client.messages.filter((m) => m.type === 'gap' || m.type === 'event');
+      let expected = 0;
+      for (const message of stream) {
+        if (message.type === 'gap') {
+          expected = -1; // anything may follow a gap, as long as it is in order
+          continue;
+        }
+        const x = message.payload as number;
+        if (expected !== -1) expect(x).toBe(expected); // no silent hole
+        expected = x + 1;
+      }
+      // Nothing sent once hub 1 was back on Redis was lost.
+      const missing = [...Array(n).keys()].filter((x) => !got.includes(x));
+      expect(missing.filter((x) => x >= firstDistributed)).toEqual([]);
+    }
+    // The other instance missed what was published during the outage, and was told.
+    expect(numbers(far).filter((x) => x > 0 && x <= lastDuringOutage).length).toBeLessThan(
+      lastDuringOutage,
+    );
+    expect(far.messages.some((m) => m.type === 'gap')).toBe(true);
+  }, 60_000);
+});
