@@ -29,3 +29,11 @@ export type {
   Principal,
   Rejection,
 } from './types.js';
+export {
+  createPersistenceWorker,
+  type PersistenceWorker,
+  PersistenceWorkerClosedError,
+  type PersistenceWorkerOptions,
+  type PersistenceWorkerStats,
+  type PersistenceWorkerTestHooks,
+} from './worker/index.js';

@@ -10,7 +10,7 @@ const useIt = `
   const hub = createHub({ authenticate: false, redis: false, logger: false });
   const server = createServer();
   hub.attach(server, { path: '/ws' });
-  const sent = hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 1 } });
+  const sent = await hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 1 } });
   await hub.close();
   console.log(JSON.stringify({ room: sent.room, sse: typeof hub.sse(), room2: restaurantRoom(7) }));
 `;

@@ -1,0 +1,4 @@
+export { PersistenceWorkerClosedError } from './errors.js';
+export type { PersistenceWorkerOptions, PersistenceWorkerTestHooks } from './options.js';
+export { createPersistenceWorker } from './persistence-worker.js';
+export type { PersistenceWorker, PersistenceWorkerStats } from './types.js';
