@@ -10,8 +10,11 @@ export class GapCounter {
   private readonly lastSeen = new Map<string, Map<string, number>>();
   missed = 0;
 
-  /** Notes an event; returns how many of the origin's events before it were missed. */
-  note(room: string, origin: string, seq: number): number {
+  /**
+   * Notes an event; returns how many of the origin's events before it were missed.
+   * `count: false` reports a gap without counting it as missed (our own events).
+   */
+  note(room: string, origin: string, seq: number, count = true): number {
     let origins = this.lastSeen.get(room);
     if (origins === undefined) {
       origins = new Map();
@@ -21,7 +24,7 @@ export class GapCounter {
     origins.set(origin, seq);
     if (last === undefined || seq <= last) return 0;
     const gap = seq - last - 1;
-    this.missed += gap;
+    if (count) this.missed += gap;
     return gap;
   }
 

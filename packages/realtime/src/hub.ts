@@ -51,6 +51,8 @@ const HISTORY_TIMEOUT_MS = 1000;
 const MAX_TAINTED_ROOMS = 10_000;
 
 const ANONYMOUS: Principal = Object.freeze({ anonymous: true });
+/** The slot of a connection when there is no connection gate: nothing to give back. */
+const NO_LEASE = () => {};
 
 /**
  * The hub: WebSocket and SSE clients in rooms on this instance, and the Redis bus that
@@ -64,7 +66,6 @@ export class Hub {
   private readonly wss: WebSocketServer;
   private readonly wsClients = new Set<WsClient>();
   private readonly sseClients = new Set<SseClient>();
-  private readonly releases = new Map<Member, () => void>();
   private readonly attached: Array<{
     server: Server;
     listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -186,8 +187,9 @@ export class Hub {
       if (bus.usable) return this.publishWithHistory(envelope, body);
       this.taint(room);
     }
-    this.deliver(envelope);
+    // Redis first: the other instances then write to their clients while this one does.
     bus?.publish(room, withId(envelope.id, body));
+    this.deliver(envelope);
     return Promise.resolve(envelope);
   }
 
@@ -283,7 +285,7 @@ export class Hub {
     if (allowed !== true) {
       return { code: 'forbidden', message: 'not allowed in this room', room };
     }
-    if (!this.releases.has(member)) return undefined; // gone while authorizing
+    if (!this.isConnected(member)) return undefined; // gone while authorizing
     if (member.rooms.size >= this.o.maxRoomsPerConnection) return tooMany;
     this.rooms.join(member, room);
     return undefined;
@@ -293,12 +295,17 @@ export class Hub {
     return this.rooms.leave(member, room);
   }
 
+  private isConnected(member: Member): boolean {
+    return member instanceof WsClient
+      ? this.wsClients.has(member)
+      : this.sseClients.has(member as SseClient);
+  }
+
   gone(member: Member): void {
     this.rooms.remove(member);
     if (member instanceof WsClient) this.wsClients.delete(member);
     else this.sseClients.delete(member as SseClient);
-    this.releases.get(member)?.();
-    this.releases.delete(member);
+    member.lease();
   }
 
   slow(_member: Member): void {
@@ -505,7 +512,7 @@ export class Hub {
     if (!originAllowed(req, this.o.allowedOrigins)) {
       return { status: 403, error: 'origin_not_allowed', message: 'This origin may not connect.' };
     }
-    let release = () => {};
+    let release = NO_LEASE;
     const gate = this.o.connectionGate;
     if (gate) {
       let result: Awaited<ReturnType<typeof gate.acquire>>;
@@ -572,8 +579,13 @@ export class Hub {
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('close', release);
-      const client = new WsClient(ws, principal, this, this.o.messageQuota?.forConnection());
-      this.releases.set(client, release);
+      const client = new WsClient(
+        ws,
+        principal,
+        this,
+        this.o.messageQuota?.forConnection(),
+        release,
+      );
       this.wsClients.add(client);
       this.rooms.add(client);
       if (this.closing)
@@ -607,8 +619,7 @@ export class Hub {
       });
       req.socket.setNoDelay(true);
       res.write(`retry: ${this.retryAfterMs()}\n\n`);
-      const stream = new SseClient(res, this);
-      this.releases.set(stream, release);
+      const stream = new SseClient(res, this, release);
       this.sseClients.add(stream);
       this.rooms.add(stream);
       // A browser that reconnects sends the id of the last event it saw (Last-Event-ID).

@@ -206,8 +206,11 @@ export class RedisBus {
       return;
     }
     let missed = 0;
-    if (!own && envelope.origin !== undefined && envelope.seq !== undefined) {
-      missed = this.gaps.note(envelope.room, envelope.origin, envelope.seq);
+    if (envelope.origin !== undefined && envelope.seq !== undefined) {
+      // Our own echoes only come back for rooms with history, and are this instance's
+      // delivery of them: a hole there (echoes lost while resubscribing) must be filled
+      // too, but it is not an event another instance failed to get to us.
+      missed = this.gaps.note(envelope.room, envelope.origin, envelope.seq, !own);
     }
     this.o.listener.received(envelope, missed);
   }

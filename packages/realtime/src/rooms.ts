@@ -16,6 +16,8 @@ export interface Member {
   sendNow(event: Outgoing): boolean;
   /** Tells the client that events of the room were lost: it should reload what it shows. */
   sendGap(room: string): void;
+  /** Gives back the connection's slot (its lease from the connection gate). */
+  readonly lease: () => void;
   /** Ends the hold on `room`: writes what waited and came after `after` (see HeldRooms). */
   release(room: string, after: readonly [number, number] | undefined): void;
 }

@@ -19,20 +19,27 @@ export interface StreamHost {
 export class SseClient implements Member {
   readonly transport = 'sse' as const;
   readonly rooms = new Set<string>();
-  readonly held = new HeldRooms();
+  private heldRooms: HeldRooms | undefined;
   private open = true;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly host: StreamHost,
+    readonly lease: () => void,
   ) {
     res.once('close', () => this.left());
     res.on('error', () => {});
   }
 
+  /** Made on the first resume: most connections never need one. */
+  get held(): HeldRooms {
+    this.heldRooms ??= new HeldRooms();
+    return this.heldRooms;
+  }
+
   send(event: Outgoing): boolean {
     if (!this.open) return false;
-    const route = this.held.route(event);
+    const route = this.heldRooms?.route(event) ?? 'send';
     if (route === 'kept') return true;
     return route === 'send' && this.sendNow(event);
   }

@@ -27,6 +27,8 @@ interface WsInternals {
   _sender: { _bufferedBytes: number } | undefined;
 }
 
+const ignore = () => {};
+
 /** A WebSocket close code and reason. */
 export const CLOSE = {
   policy: 1008,
@@ -41,7 +43,7 @@ export const CLOSE = {
 export class WsClient implements Member {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
-  readonly held = new HeldRooms();
+  private heldRooms: HeldRooms | undefined;
   /** Answered the last ping (or said anything) since the previous heartbeat. */
   alive = true;
   private bad = 0;
@@ -53,13 +55,14 @@ export class WsClient implements Member {
     private readonly principal: Principal,
     private readonly host: ClientHost,
     private readonly budget: { take(): 'ok' | 'over' | 'close' } | undefined,
+    readonly lease: () => void,
   ) {
     this.internals = ws as unknown as WsInternals;
     ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
     });
-    ws.on('error', () => {}); // a protocol error closes the socket; 'close' cleans up
+    ws.on('error', ignore); // a protocol error closes the socket; 'close' cleans up
     ws.once('close', () => this.left());
   }
 
@@ -68,9 +71,15 @@ export class WsClient implements Member {
    * ws's sender, a frame is just bytes on the socket, so the frame built once for the
    * room is written as is; otherwise it goes through ws.send().
    */
+  /** Made on the first resume: most connections never need one. */
+  get held(): HeldRooms {
+    this.heldRooms ??= new HeldRooms();
+    return this.heldRooms;
+  }
+
   send(event: Outgoing): boolean {
     if (!this.open) return false;
-    const route = this.held.route(event);
+    const route = this.heldRooms?.route(event) ?? 'send';
     if (route === 'kept') return true;
     return route === 'send' && this.sendNow(event);
   }
