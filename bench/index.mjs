@@ -3,6 +3,7 @@ const suites = {
   cache: () => import('./cache/run.mjs'),
   limits: () => import('./limits/run.mjs'),
   session: () => import('./session/run.mjs'),
+  realtime: () => import('./realtime/run.mjs'),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

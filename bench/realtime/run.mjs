@@ -1,0 +1,619 @@
+// @bancada/realtime side by side with socket.io + @socket.io/redis-adapter and a raw `ws` +
+// Redis pub/sub loop, on the shared fan-out harness (../shared/bench-peers beside the repo):
+// 2 server processes on one Redis, N clients in one room spread over both, ~200-byte payloads
+// at several rates, the hubs interleaved per rate; then server RSS per idle connection.
+//
+//   npm run bench -- realtime                  # about 13 minutes on 2 cores
+//   npm run bench -- realtime --quick          # a smoke run, about 2 minutes
+//   node bench/realtime/run.mjs --reps=1 --rates=25,100 --no-idle
+//
+// Options take the --name=value form (bench/index.mjs treats a bare word as a suite name):
+//   --reps=2  --rates=10,25,50,75,100  --duration=10  --clients=1000  --idle-clients=5000
+//   --no-idle  --no-redis-pub (skips the extra "ours, events PUBLISHed into Redis by another
+//   service" variant)
+//   --redis-port=6391 (first port tried for the private redis-server)  --hub-port=7600
+//   --report=<results .jsonl>  only re-render its .md (summary, goals, harness tables)
+// Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers).
+//
+// It starts its own redis-server (on a free port, never 6379) and its own hub processes, bounds
+// every step with a time limit, and stops all it started. Results: bench/realtime/results/
+// realtime-<stamp>.jsonl (one line per run, the harness's own line plus our fields) and .md.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { summarize } from './summary.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..');
+const ULIMIT = 'ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** md5 of the built hub the servers load, so a rebuild during a sitting would show. */
+function hubBuildHash() {
+  try {
+    const file = fileURLToPath(import.meta.resolve('@bancada/realtime'));
+    return createHash('md5').update(readFileSync(file)).digest('hex').slice(0, 12);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds (USER_HZ = 100) busy on the whole machine, and used by us: this process, its
+ * reaped descendants (harness, clients, publisher, servers) and the Redis server. The
+ * difference over a run is what other programs on the machine took meanwhile.
+ */
+function cpuSample(redisPid) {
+  const num = (xs) => xs.reduce((s, x) => s + Number(x), 0) / 100;
+  const all = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1);
+  const busy = num([all[0], all[1], all[2], all[5], all[6], all[7]]);
+  const statOf = (pid) => {
+    try {
+      const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return t.slice(t.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return undefined;
+    }
+  };
+  const self = statOf('self');
+  const redis = redisPid ? statOf(redisPid) : undefined;
+  const own = num(self.slice(11, 15)) + (redis ? num(redis.slice(11, 13)) : 0);
+  return { t: Date.now(), busy, own };
+}
+
+function options(args) {
+  const get = (name, dflt) => {
+    const hit = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (hit === undefined) return dflt;
+    return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
+  };
+  const quick = !!get('quick', false);
+  const list = (s) =>
+    String(s)
+      .split(',')
+      .map(Number)
+      .filter((x) => x > 0);
+  return {
+    quick,
+    reps: Number(get('reps', quick ? 1 : 2)),
+    rates: list(get('rates', quick ? '25,100' : '10,25,50,75,100')),
+    duration: Number(get('duration', quick ? 5 : 10)),
+    clients: Number(get('clients', 1000)),
+    idleClients: Number(get('idle-clients', quick ? 1000 : 5000)),
+    idle: !get('no-idle', false),
+    withRedisPub: !get('no-redis-pub', false),
+    redisPort: Number(get('redis-port', 6391)),
+    hubPort: Number(get('hub-port', 7600)),
+    drain: 5,
+  };
+}
+
+// ---- processes we start, and how they all end ----------------------------------------------
+const started = new Set();
+function track(child) {
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
+async function stopChild(child, signal = 'SIGTERM', graceMs = 6000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  if (await Promise.race([gone.then(() => true), sleep(graceMs).then(() => false)])) return;
+  child.kill('SIGKILL');
+  await Promise.race([gone, sleep(2000)]);
+}
+/** Last resort (exit, signal, time limit): SIGTERM to whatever we started and is still up. */
+function killAllNow() {
+  for (const child of started) {
+    try {
+      child.kill('SIGTERM');
+    } catch {}
+  }
+}
+
+/** Runs `node <script> ...` with the raised fd limit; the pid is node's own (sh execs it). */
+function spawnNode(script, scriptArgs, { cwd, ipc = false, nodeArgs = [] }) {
+  return track(
+    spawn(
+      'sh',
+      ['-c', `${ULIMIT}exec "$0" "$@"`, process.execPath, ...nodeArgs, script, ...scriptArgs],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'inherit', ...(ipc ? ['ipc'] : [])],
+      },
+    ),
+  );
+}
+
+function portAnswers(port) {
+  return new Promise((res) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const done = (v) => {
+      s.destroy();
+      res(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(500, () => done(false));
+  });
+}
+
+function waitMsg(child, pred, ms, what) {
+  return new Promise((res, rej) => {
+    const t = setTimeout(() => {
+      child.off('message', on);
+      rej(new Error(`timeout waiting for ${what}`));
+    }, ms);
+    const on = (m) => {
+      if (pred(m)) {
+        clearTimeout(t);
+        child.off('message', on);
+        res(m);
+      }
+    };
+    child.on('message', on);
+  });
+}
+const rpc = (child, msg, pred, ms, what) => {
+  const p = waitMsg(child, pred, ms, what);
+  child.send(msg);
+  return p;
+};
+
+// ---- Redis of our own ----------------------------------------------------------------------
+/**
+ * A private redis-server on the first free port from `firstPort` (never 6379). It runs under a
+ * small sh watchdog that stops it when we stop the watchdog, when this process is gone, or
+ * after `limitS` seconds, whichever comes first.
+ */
+async function startRedis(firstPort, limitS) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    throw new Error('redis-server is not installed (Debian: apt-get install redis-server)');
+  }
+  const watchdog =
+    'redis-server "$@" & r=$!; trap \'kill $r 2>/dev/null; wait $r; exit 0\' TERM INT; i=0; ' +
+    `while [ $i -lt ${Math.ceil(limitS)} ] && kill -0 ${process.pid} 2>/dev/null && kill -0 $r 2>/dev/null; ` +
+    'do sleep 1; i=$((i+1)); done; kill $r 2>/dev/null; wait $r';
+  for (let port = firstPort; port < firstPort + 20; port++) {
+    if (port === 6379 || (await portAnswers(port))) continue;
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ];
+    const child = track(
+      spawn('sh', ['-c', watchdog, 'sh', ...args], { stdio: ['ignore', 'ignore', 'inherit'] }),
+    );
+    for (let i = 0; i < 50 && child.exitCode === null; i++) {
+      if (await portAnswers(port)) {
+        const url = `redis://127.0.0.1:${port}`;
+        const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        await r.connect();
+        const pid = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1]);
+        r.disconnect();
+        return { child, port, url, pid };
+      }
+      await sleep(100);
+    }
+    await stopChild(child);
+  }
+  throw new Error(`no free port for redis-server in ${firstPort}..${firstPort + 19}`);
+}
+
+// ---- our hub: two fresh processes per measurement ------------------------------------------
+async function startHubs(o, redisUrl) {
+  const ports = [o.hubPort, o.hubPort + 1];
+  for (const port of ports) {
+    if (await portAnswers(port)) throw new Error(`port ${port} is in use (--hub-port=...)`);
+  }
+  const servers = ports.map((port, i) =>
+    spawnNode(
+      join(here, 'hub-server.mjs'),
+      ['--port', String(port), '--redis', redisUrl, '--id', `bench-${i + 1}`, '--max-life', '900'],
+      { cwd: repoRoot, ipc: true, nodeArgs: ['--expose-gc'] },
+    ),
+  );
+  const ready = await Promise.all(
+    servers.map((s, i) => waitMsg(s, (m) => m?.ready !== undefined, 15000, `hub ${i + 1} ready`)),
+  );
+  if (!ready.every((r) => r.ready)) throw new Error('a hub did not get ready (Redis)');
+  return { servers, ports, pids: servers.map((s) => s.pid) };
+}
+const gcHubs = (hubs) =>
+  Promise.all(hubs.servers.map((s) => rpc(s, { cmd: 'gc' }, (m) => m?.gcDone, 5000, 'gc')));
+const hubStats = (hubs) =>
+  Promise.all(
+    hubs.servers.map((s) =>
+      rpc(s, { cmd: 'stats' }, (m) => m?.stats, 5000, 'stats').then((m) => m.stats),
+    ),
+  );
+const stopHubs = (hubs) => Promise.all(hubs.servers.map((s) => stopChild(s)));
+
+// ---- one harness run ------------------------------------------------------------------------
+async function harness(env, hubArgs, label, limitS) {
+  const tmp = join(env.resultsDir, `.run-${process.pid}.jsonl`);
+  rmSync(tmp, { force: true });
+  const child = spawnNode(
+    'run.mjs',
+    [...hubArgs, '--redis', env.redisUrl, '--label', label, '--out', tmp],
+    {
+      cwd: env.harnessDir,
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+    process.stdout.write(d);
+  });
+  const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
+  const timer = setTimeout(() => {
+    console.error(`[realtime] ${label}: over ${limitS} s, stopping it`);
+    void stopChild(child, 'SIGINT', 10000);
+  }, limitS * 1000);
+  const { code, sig } = await exited;
+  clearTimeout(timer);
+  const line = existsSync(tmp)
+    ? readFileSync(tmp, 'utf8').trim().split('\n').filter(Boolean).pop()
+    : undefined;
+  rmSync(tmp, { force: true });
+  if (!line) return { error: `harness exited code=${code} sig=${sig} without a result`, out };
+  return { row: JSON.parse(line), code };
+}
+
+function fanoutArgs(o, hub, hubs, env) {
+  const load = [
+    '--clients',
+    String(o.clients),
+    '--duration',
+    String(o.duration),
+    '--drain',
+    String(o.drain),
+  ];
+  if (hub === 'sio-redis' || hub === 'ws-redis') return ['--hub', hub, '--procs', '2', ...load];
+  const common = [
+    '--hub',
+    'external',
+    '--adapter',
+    'ws',
+    '--urls',
+    hubs.ports.map((p) => `ws://127.0.0.1:${p}/ws`).join(','),
+    '--server-pids',
+    hubs.pids.join(','),
+    '--join-tpl',
+    '{"type":"subscribe","room":"{room}"}',
+    '--data-path',
+    'payload',
+    '--redis-pid',
+    String(env.redisPid),
+    ...load,
+  ];
+  if (hub === 'bancada') return [...common, '--pub-url', `ws://127.0.0.1:${hubs.ports[0]}/pub`];
+  // bancada-redispub: another service PUBLISHes envelopes straight to the room's channel.
+  return [
+    ...common,
+    '--pub-adapter',
+    'redis',
+    '--pub-url',
+    env.redisUrl,
+    '--pub-channel',
+    'ws:room:r1',
+    '--pub-tpl',
+    '{"eventType":"msg","payload":{data},"room":"{room}"}',
+  ];
+}
+
+const trimStats = (s) => ({
+  ...s,
+  logged: s.logged.filter((l) => !l.includes('authenticate is false')),
+});
+
+async function measure(o, env, hub, extra) {
+  const { rep, rate, idle } = extra;
+  const isOurs = hub.startsWith('bancada');
+  const label = idle
+    ? `${hub} x2 N=${o.idleClients} idle rep${rep}`
+    : `${hub} x2 N=${o.clients} R=${rate} rep${rep}`;
+  const limitS = idle ? 240 : o.duration + o.drain + 240;
+  let hubs;
+  let row;
+  const cpu0 = cpuSample(env.redisPid);
+  const build = isOurs ? hubBuildHash() : undefined;
+  try {
+    if (isOurs) hubs = await startHubs(o, env.redisUrl);
+    let args;
+    if (idle) {
+      args = isOurs
+        ? [
+            '--hub',
+            'external',
+            '--adapter',
+            'ws',
+            '--urls',
+            hubs.ports.map((p) => `ws://127.0.0.1:${p}/ws`).join(','),
+            '--server-pids',
+            hubs.pids.join(','),
+            '--join-tpl',
+            '{"type":"subscribe","room":"{room}"}',
+            '--data-path',
+            'payload',
+          ]
+        : ['--hub', hub, '--procs', '2'];
+      args.push('--clients', String(o.idleClients), '--idle');
+    } else args = [...fanoutArgs(o, hub, hubs, env), '--rate', String(rate)];
+    // The harness forces a GC in the servers it starts, before and after connecting; for an
+    // external hub it cannot, so for `bancada-gc` we do the same from here over IPC.
+    let gcWatcher;
+    if (isOurs) await gcHubs(hubs);
+    if (hub === 'bancada-gc') gcWatcher = gcWhenConnected(hubs, o.idleClients, limitS);
+    const result = await harness(env, args, label, limitS);
+    const gcAt = gcWatcher ? await gcWatcher.stop() : undefined;
+    if (result.error) {
+      console.error(`[realtime] ${label}: ${result.error}`);
+      appendFileSync(
+        env.out,
+        `${JSON.stringify({ mode: 'failed', label, hub, rate, rep, error: result.error })}\n`,
+      );
+      return;
+    }
+    row = { ...result.row, harnessHub: result.row.hub, hub, rep, pubPath: pubPathOf(hub) };
+    if (gcAt !== undefined) row.gcAfterConnectMs = gcAt;
+    if (isOurs) {
+      row.hubStats = (await hubStats(hubs)).map(trimStats);
+      row.hubBuild = build;
+    }
+  } catch (error) {
+    console.error(`[realtime] ${label}: ${error?.stack ?? error}`);
+    appendFileSync(
+      env.out,
+      `${JSON.stringify({ mode: 'failed', label, hub, rate, rep, error: String(error?.message ?? error) })}\n`,
+    );
+  } finally {
+    if (hubs) await stopHubs(hubs);
+  }
+  if (row) {
+    const cpu1 = cpuSample(env.redisPid);
+    const secs = (cpu1.t - cpu0.t) / 1000;
+    row.otherCpuPct = +(((cpu1.busy - cpu0.busy - (cpu1.own - cpu0.own)) / secs) * 100).toFixed(1);
+    if (isOurs && hubBuildHash() !== build) row.hubBuildAfter = hubBuildHash();
+    appendFileSync(env.out, `${JSON.stringify(row)}\n`);
+  }
+}
+
+/** Polls the hubs until `n` clients are connected, then collects garbage in both, once. */
+function gcWhenConnected(hubs, n, limitS) {
+  let stop = false;
+  let doneAt;
+  const t0 = Date.now();
+  const loop = (async () => {
+    while (!stop && Date.now() - t0 < limitS * 1000) {
+      const st = await hubStats(hubs).catch(() => []);
+      if (st.reduce((s, x) => s + x.hub.connections.websocket, 0) >= n) {
+        await sleep(300); // joins answered
+        await gcHubs(hubs);
+        doneAt = Date.now() - t0;
+        return;
+      }
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await loop;
+      return doneAt;
+    },
+  };
+}
+
+const pubPathOf = (hub) =>
+  ({
+    bancada:
+      'publisher -> ws /pub on instance 1 -> hub.publish() (local at once, instance 2 via Redis)',
+    'bancada-gc': '-',
+    'bancada-redispub':
+      'publisher PUBLISHes the envelope to ws:room:r1; both instances deliver from Redis',
+    'sio-redis':
+      'publisher -> socket.io instance 1 -> io.to(room).emit (local, instance 2 via Redis)',
+    'ws-redis': 'publisher -> ws instance 1 -> Redis; both instances deliver from Redis',
+  })[hub];
+
+// ---- the whole comparison ------------------------------------------------------------------
+export async function run(args = []) {
+  const o = options(args);
+  const harnessDir = resolve(
+    process.env.BENCH_PEERS_DIR ?? join(repoRoot, '..', 'shared', 'bench-peers'),
+  );
+  const again = args.find((a) => a.startsWith('--report='));
+  if (again) {
+    writeReport(resolve(again.slice('--report='.length)), harnessDir);
+    return;
+  }
+  if (!existsSync(join(harnessDir, 'run.mjs'))) {
+    throw new Error(
+      `fan-out harness not found at ${harnessDir} (clone shared/ beside the repo, or set BENCH_PEERS_DIR)`,
+    );
+  }
+  if (!existsSync(join(harnessDir, 'node_modules', 'socket.io'))) {
+    console.log(`[realtime] installing the harness's dependencies (npm ci in ${harnessDir})`);
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+      cwd: harnessDir,
+      stdio: 'inherit',
+      timeout: 600_000,
+    });
+    if (r.status !== 0) throw new Error('npm ci in the harness failed');
+  }
+  try {
+    await import('@bancada/realtime');
+  } catch (error) {
+    throw new Error(`@bancada/realtime does not load (run npm run build first): ${error.message}`);
+  }
+  const fdLimit = Number(
+    spawnSync('sh', ['-c', `${ULIMIT}ulimit -n`])
+      .stdout.toString()
+      .trim(),
+  );
+  if (fdLimit < 2 * o.idleClients + 1000) {
+    console.warn(
+      `[realtime] open-files limit is ${fdLimit}: the ${o.idleClients}-connection idle test needs more (ulimit -n 20000)`,
+    );
+  }
+
+  const resultsDir = join(here, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const out = join(resultsDir, `realtime-${stamp}.jsonl`);
+
+  const hubsFan = [
+    'bancada',
+    'sio-redis',
+    'ws-redis',
+    ...(o.withRedisPub ? ['bancada-redispub'] : []),
+  ];
+  const hubsIdle = ['bancada', 'bancada-gc', 'sio-redis', 'ws-redis'];
+  const runs = o.reps * (o.rates.length * hubsFan.length + (o.idle ? hubsIdle.length : 0));
+  const limitS = runs * (o.duration + o.drain + 90) + 600;
+  const hard = setTimeout(() => {
+    console.error(`[realtime] whole run over ${limitS} s: stopping everything`);
+    killAllNow();
+    process.exit(4);
+  }, limitS * 1000);
+  hard.unref();
+  const onSignal = () => {
+    killAllNow();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', killAllNow);
+
+  const redis = await startRedis(o.redisPort, limitS);
+  const env = {
+    harnessDir,
+    resultsDir,
+    out,
+    redisUrl: redis.url,
+    redisPid: redis.pid,
+    hubBuild: hubBuildHash(),
+  };
+  const t0 = Date.now();
+  console.log(
+    `[realtime] redis-server pid ${redis.pid} on ${redis.port}; ${runs} runs; results -> ${out}`,
+  );
+  try {
+    const require = createRequire(import.meta.url);
+    const version = (p) => {
+      try {
+        return JSON.parse(readFileSync(require.resolve(`${p}/package.json`), 'utf8')).version;
+      } catch {
+        return undefined;
+      }
+    };
+    const redisVersion = /v=([\d.]+)/.exec(
+      spawnSync('redis-server', ['--version']).stdout.toString(),
+    )?.[1];
+    appendFileSync(
+      out,
+      `${JSON.stringify({
+        mode: 'meta',
+        time: new Date().toISOString(),
+        node: process.version,
+        cpus: availableParallelism(),
+        redis: redisVersion,
+        options: o,
+        hubsFan,
+        hubsIdle,
+        hubBuild: env.hubBuild,
+        versions: {
+          '@bancada/realtime': version('@bancada/realtime'),
+          ws: version('ws'),
+          ioredis: version('ioredis'),
+        },
+      })}\n`,
+    );
+
+    // Fan-out: every rate measures each hub once per repetition, the order turned round each
+    // repetition, so that the VM's noise lands on all of them alike.
+    for (let rep = 1; rep <= o.reps; rep++) {
+      for (const rate of o.rates) {
+        const order = rep % 2 === 1 ? hubsFan : [...hubsFan].reverse();
+        for (const hub of order) {
+          await measure(o, env, hub, { rep, rate });
+          await sleep(1000);
+        }
+      }
+    }
+    // Idle connections: fresh server processes each, as many repetitions, order turned round.
+    if (o.idle) {
+      for (let rep = 1; rep <= o.reps; rep++) {
+        for (const hub of rep % 2 === 1 ? hubsIdle : [...hubsIdle].reverse()) {
+          await measure(o, env, hub, { idle: true, rep });
+          await sleep(1000);
+        }
+      }
+    }
+  } finally {
+    await stopChild(redis.child);
+    clearTimeout(hard);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  writeReport(out, harnessDir, (Date.now() - t0) / 60000);
+}
+
+/** Renders <name>.md beside a results .jsonl: our summary and goals, then the harness's tables. */
+function writeReport(out, harnessDir, minutes) {
+  const report = (flags) =>
+    spawnSync(process.execPath, [join(harnessDir, 'report.mjs'), ...flags, out], {
+      encoding: 'utf8',
+    }).stdout;
+  const text = readFileSync(out, 'utf8');
+  const meta = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((r) => r.mode === 'meta');
+  const summary = summarize(text);
+  const md = [
+    `# Realtime fan-out, ${(meta?.time ?? new Date().toISOString()).slice(0, 10)}` +
+      (minutes ? ` (${minutes.toFixed(1)} min)` : ''),
+    '',
+    summary,
+    '',
+    '## Harness tables (report.mjs --compact)',
+    '',
+    report(['--compact']),
+    '## Every run (report.mjs)',
+    '',
+    report([]),
+  ].join('\n');
+  writeFileSync(out.replace(/\.jsonl$/, '.md'), md);
+  console.log(`\n${summary}\n\n[realtime] report -> ${out.replace(/\.jsonl$/, '.md')}`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run(process.argv.slice(2)).catch((error) => {
+    console.error(error?.stack ?? error);
+    killAllNow();
+    process.exit(1);
+  });
+}
