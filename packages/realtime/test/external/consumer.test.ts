@@ -24,6 +24,10 @@ describe('the packed package', () => {
         'dist/index.cjs',
         'dist/index.d.ts',
         'dist/index.d.cts',
+        'dist/client.js',
+        'dist/client.cjs',
+        'dist/client.d.ts',
+        'dist/worker-cli.js',
         'README.md',
       ]),
     );
@@ -45,5 +49,17 @@ describe('the packed package', () => {
       `const { createHub, restaurantRoom } = require('@bancada/realtime');\n(async () => {${useIt}})();`,
     );
     expect(JSON.parse(out)).toEqual(expected);
+  });
+
+  it('has a client SDK entry that loads in both formats', () => {
+    const esm = packed().run(
+      'client.mjs',
+      "import { connect } from '@bancada/realtime/client';\nconsole.log(typeof connect);",
+    );
+    const cjs = packed().run(
+      'client.cjs',
+      "const { connect } = require('@bancada/realtime/client');\nconsole.log(typeof connect);",
+    );
+    expect([esm.trim(), cjs.trim()]).toEqual(['function', 'function']);
   });
 });

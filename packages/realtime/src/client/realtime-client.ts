@@ -1,0 +1,474 @@
+import { backoffDelay } from './backoff.js';
+import { RealtimeClientError } from './errors.js';
+import { openEventStream } from './event-stream-link.js';
+import type { Link, LinkEnd, LinkEvents } from './link.js';
+import {
+  type ClientOptions,
+  checkRoom,
+  type ResolvedClientOptions,
+  resolveOptions,
+} from './options.js';
+import { comparePositions, type Position, positionOf } from './stream-ids.js';
+import type {
+  ClientErrorCode,
+  ClientEventMap,
+  ClientState,
+  RealtimeEvent,
+  StateChange,
+  TransportKind,
+} from './types.js';
+import { openWebSocket } from './websocket-link.js';
+
+/** A connection to the hub that keeps itself up: see `connect()`. */
+export interface RealtimeClient {
+  /** Where the connection is; `state` listeners hear every change. */
+  readonly state: ClientState;
+  /** The link in use now; `sse` after a fallback, for the rest of the client's life. */
+  readonly transport: TransportKind;
+  /** The rooms the client is in, or will be once connected. */
+  readonly rooms: readonly string[];
+  /**
+   * Joins a room, now or as soon as the link is up, and again after every reconnect
+   * (resuming after the last event seen in it). A room the hub refuses (`forbidden`,
+   * `invalid_room`, `too_many_rooms`) is forgotten and reported to `error` listeners.
+   */
+  join(room: string): void;
+  /** Leaves a room: no event of it is emitted from now on. */
+  leave(room: string): void;
+  /** Listens; returns the function that stops listening. */
+  on<K extends keyof ClientEventMap>(
+    name: K,
+    listener: (value: ClientEventMap[K]) => void,
+  ): () => void;
+  /** Closes the link and stops for good: no reconnect, no timer left. */
+  close(): void;
+}
+
+/**
+ * Connects to the hub at `url` (`ws://` or `wss://`) and stays connected: it reconnects
+ * with backoff, joins its rooms again and resumes each after the last event it saw, emits
+ * every event once, and falls back to Server-Sent Events where WebSocket cannot work.
+ */
+export function connect(url: string, options?: ClientOptions): RealtimeClient {
+  return new Client(resolveOptions(url, options));
+}
+
+/** What the client knows of one room it is in. */
+interface Room {
+  /** The last id seen, opaque or not. */
+  lastId: string | undefined;
+  /** The last id seen that is a position in the room's history: where a resume starts. */
+  position: Position | undefined;
+  positionId: string | undefined;
+  /** Joined on an earlier link: joining again without a resume may have missed events. */
+  wasJoined: boolean;
+  /** The join on the current link asked to resume. */
+  resumed: boolean;
+  /** Tell `gap` listeners once the current join is confirmed. */
+  gapOnJoin: boolean;
+}
+
+/** A connection counts as stable, and resets the backoff, after this long. */
+const STABLE_MS = 5000;
+/** The longest `since` the hub accepts in a resume. */
+const MAX_SINCE_LENGTH = 64;
+/** The room name of broadcasts. */
+const EVERYONE = '*';
+/** Hub errors after which a room is not asked for again. */
+const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
+
+type Timer = ReturnType<typeof setTimeout>;
+type Listeners = { [K in keyof ClientEventMap]: Set<(value: ClientEventMap[K]) => void> };
+
+class Client implements RealtimeClient {
+  state: ClientState = 'connecting';
+  transport: TransportKind;
+  private readonly joined = new Map<string, Room>();
+  /** Rooms left whose `left` has not come back yet: their late events are dropped. */
+  private readonly leaving = new Set<string>();
+  private readonly listeners: Listeners = {
+    event: new Set(),
+    gap: new Set(),
+    state: new Set(),
+    error: new Set(),
+    joined: new Set(),
+  };
+  private link: Link | undefined;
+  /** Bumped for each link: callbacks of an older one are ignored. */
+  private generation = 0;
+  private linkOpen = false;
+  private openedAt = 0;
+  private lastHeard = 0;
+  /** The rooms in the current SSE stream's URL. */
+  private streamRooms = '';
+  private restreaming = false;
+  /** The last id of any room but the broadcast's: an SSE resume without a position. */
+  private lastEventId: string | undefined;
+  private attempt = 0;
+  private webSocketFailures = 0;
+  private webSocketOpened = false;
+  private retryTimer: Timer | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** Connect timeout, then ping timeout (WebSocket) or silence timeout (SSE). */
+  private deadline: Timer | undefined;
+
+  constructor(private readonly o: ResolvedClientOptions) {
+    this.transport = o.createWebSocket ? 'websocket' : 'sse';
+    // Rooms joined right after connect() go in the first SSE stream's URL.
+    queueMicrotask(() => this.openLink());
+  }
+
+  get rooms(): string[] {
+    return [...this.joined.keys()];
+  }
+
+  join(room: string): void {
+    checkRoom(room, 'join()');
+    if (this.state === 'closed' || this.joined.has(room)) return;
+    this.leaving.delete(room);
+    this.joined.set(room, {
+      lastId: undefined,
+      position: undefined,
+      positionId: undefined,
+      wasJoined: false,
+      resumed: false,
+      gapOnJoin: false,
+    });
+    if (!this.linkOpen) return; // asked for once the link opens
+    if (this.transport === 'websocket') this.ask(room);
+    else this.restream();
+  }
+
+  leave(room: string): void {
+    checkRoom(room, 'leave()');
+    if (!this.joined.delete(room) || !this.linkOpen) return;
+    this.leaving.add(room);
+    if (this.transport === 'websocket') this.link?.send({ type: 'unsubscribe', room });
+    else this.restream();
+  }
+
+  on<K extends keyof ClientEventMap>(
+    name: K,
+    listener: (value: ClientEventMap[K]) => void,
+  ): () => void {
+    const set = this.listeners[name] as Set<typeof listener> | undefined;
+    if (set === undefined) throw new TypeError(`no such event: ${String(name)}`);
+    set.add(listener);
+    return () => void set.delete(listener);
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.dropLink(false);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.setState('closed');
+  }
+
+  // --- the link --------------------------------------------------------------------------
+
+  private openLink(): void {
+    this.retryTimer = undefined;
+    if (this.state === 'closed') return;
+    const generation = ++this.generation;
+    const mine = () => generation === this.generation;
+    const events: LinkEvents = {
+      opened: () => mine() && this.opened(),
+      frame: (message) => mine() && this.frame(message),
+      heard: () => {
+        if (mine()) this.heard();
+      },
+      ended: (end) => mine() && this.ended(end),
+    };
+    this.leaving.clear();
+    const { createWebSocket, sse } = this.o;
+    if (this.transport === 'websocket' && createWebSocket) {
+      this.link = openWebSocket(createWebSocket, this.o.url, events);
+    } else if (sse) {
+      const rooms = this.rooms;
+      this.streamRooms = rooms.join('\n');
+      let url: string;
+      try {
+        url = sse.url(rooms);
+      } catch (error) {
+        this.o.logger.error?.(`realtime client: sse.url() threw: ${(error as Error)?.message}`);
+        queueMicrotask(() => events.ended({ opened: false }));
+        return;
+      }
+      this.link = openEventStream(sse.fetch, url, this.streamSince(), events);
+    }
+    this.arm(this.o.pingTimeoutMs, () => this.dead('did not open'));
+  }
+
+  private opened(): void {
+    this.linkOpen = true;
+    this.openedAt = Date.now();
+    this.heard();
+    if (this.transport === 'websocket') {
+      this.webSocketOpened = true;
+      this.webSocketFailures = 0;
+      for (const room of this.joined.keys()) this.ask(room);
+      if (this.o.pingIntervalMs > 0) {
+        this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
+        unref(this.pingTimer);
+      }
+    } else {
+      if (this.rooms.join('\n') !== this.streamRooms) {
+        this.restream(); // rooms changed while the stream was opening
+        return;
+      }
+      this.watchSilence();
+      const resumed = this.streamSince() !== undefined;
+      for (const [room, state] of this.joined) {
+        state.resumed = resumed;
+        state.gapOnJoin = state.wasJoined && !resumed;
+        this.confirmed(room);
+      }
+    }
+    this.setState('open');
+  }
+
+  /** Asks the hub for a room: a resume after its last event, when there is one. */
+  private ask(room: string): void {
+    const state = this.joined.get(room);
+    if (state === undefined) return;
+    const since = state.positionId ?? state.lastId;
+    if (since !== undefined && since.length <= MAX_SINCE_LENGTH) {
+      state.resumed = true;
+      state.gapOnJoin = false; // the hub says gap itself when it cannot replay
+      this.link?.send({ type: 'resume', room, since });
+    } else {
+      state.resumed = false;
+      state.gapOnJoin = state.wasJoined;
+      this.link?.send({ type: 'subscribe', room });
+    }
+  }
+
+  /**
+   * Where a new SSE stream resumes: the earliest position among the rooms (one
+   * `Last-Event-ID` serves them all; what the other rooms get again is dropped as seen).
+   */
+  private streamSince(): string | undefined {
+    let earliest: Room | undefined;
+    for (const state of this.joined.values()) {
+      if (state.position === undefined) continue;
+      if (
+        earliest?.position === undefined ||
+        comparePositions(state.position, earliest.position) < 0
+      ) {
+        earliest = state;
+      }
+    }
+    return earliest?.positionId ?? this.lastEventId;
+  }
+
+  /** Opens a new SSE stream for the rooms as they are now, once per burst of joins and leaves. */
+  private restream(): void {
+    if (this.restreaming) return;
+    this.restreaming = true;
+    queueMicrotask(() => {
+      this.restreaming = false;
+      // Closed, or waiting to reconnect: the next stream is made with the rooms as they are.
+      if (this.state === 'closed' || this.retryTimer !== undefined) return;
+      this.dropLink(false);
+      this.openLink();
+    });
+  }
+
+  private frame(m: Record<string, unknown>): void {
+    const room = typeof m.room === 'string' ? m.room : undefined;
+    switch (m.type) {
+      case 'event':
+        if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
+        return;
+      case 'gap':
+        if (room !== undefined && !this.leaving.has(room)) this.emit('gap', { room });
+        return;
+      case 'joined':
+        if (room !== undefined && this.joined.has(room)) this.confirmed(room);
+        return;
+      case 'left':
+        if (room !== undefined) this.leaving.delete(room);
+        return;
+      case 'error': {
+        const code = String(m.code) as ClientErrorCode;
+        if (room !== undefined && REFUSED_ROOM.has(code)) this.joined.delete(room);
+        const message = typeof m.message === 'string' ? m.message : code;
+        this.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
+      }
+    }
+  }
+
+  private confirmed(room: string): void {
+    const state = this.joined.get(room)!;
+    const gap = state.gapOnJoin;
+    state.gapOnJoin = false;
+    state.wasJoined = true;
+    this.emit('joined', { room, resumed: state.resumed });
+    if (gap) this.emit('gap', { room });
+  }
+
+  /** Emits an event once: one at or before the last position seen in its room is dropped. */
+  private event(m: Record<string, unknown>, room: string): void {
+    if (this.leaving.has(room)) return;
+    const id = typeof m.id === 'string' ? m.id : '';
+    const state = this.joined.get(room);
+    if (state !== undefined && id !== '') {
+      const position = positionOf(id);
+      if (position !== undefined) {
+        if (state.position !== undefined && comparePositions(position, state.position) <= 0) {
+          return;
+        }
+        state.position = position;
+        state.positionId = id;
+      }
+      state.lastId = id;
+    }
+    if (room !== EVERYONE && id !== '') this.lastEventId = id;
+    this.emit('event', m as unknown as RealtimeEvent);
+  }
+
+  private heard(): void {
+    this.lastHeard = Date.now();
+    if (this.linkOpen && this.transport === 'websocket') this.disarm();
+  }
+
+  private ping(): void {
+    if (this.deadline !== undefined) return; // the last one is still unanswered
+    this.link?.send({ type: 'ping' });
+    this.arm(this.o.pingTimeoutMs, () => this.dead('did not answer a ping'));
+  }
+
+  /** Over SSE nothing is sent: the link is dead when even the hub's heartbeats stop. */
+  private watchSilence(): void {
+    if (this.o.pingIntervalMs === 0) {
+      this.disarm();
+      return;
+    }
+    const silence = this.o.pingIntervalMs + this.o.pingTimeoutMs;
+    this.arm(silence - (Date.now() - this.lastHeard), () => {
+      if (Date.now() - this.lastHeard >= silence) this.dead('went silent');
+      else this.watchSilence();
+    });
+  }
+
+  private dead(why: string): void {
+    this.o.logger.info?.(`realtime client: the ${this.transport} link ${why}; dropping it`);
+    const opened = this.linkOpen;
+    this.dropLink(true);
+    this.ended({ opened });
+  }
+
+  /** Drops the current link, if any, without reporting its end. */
+  private dropLink(hard: boolean): void {
+    this.generation++;
+    this.link?.close(hard);
+    this.link = undefined;
+    this.linkOpen = false;
+    clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    this.disarm();
+  }
+
+  private ended(end: LinkEnd): void {
+    this.dropLink(false);
+    if (this.state === 'closed') return;
+    const { status, code } = end;
+    if (status === 401 || status === 403) {
+      this.emit(
+        'error',
+        new RealtimeClientError('unauthorized', `the server refused the connection (${status})`, {
+          status,
+        }),
+      );
+      this.close();
+      return;
+    }
+    if (status !== undefined) {
+      this.emit(
+        'error',
+        new RealtimeClientError('refused', `the server answered ${status}`, { status }),
+      );
+    }
+    if (code === 1008 || code === 1009) {
+      this.emit(
+        'error',
+        new RealtimeClientError('closed_by_server', `the server closed the connection (${code})`),
+      );
+    }
+    if (end.opened && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
+    if (!end.opened && this.transport === 'websocket') this.webSocketFailures++;
+    const { sse } = this.o;
+    if (
+      sse &&
+      this.transport === 'websocket' &&
+      !this.webSocketOpened &&
+      this.webSocketFailures >= sse.fallbackAfter
+    ) {
+      this.o.logger.warn?.(
+        `realtime client: WebSocket failed ${this.webSocketFailures} times in a row; using SSE`,
+      );
+      this.transport = 'sse';
+      this.attempt = 0;
+    }
+    let delay = backoffDelay(this.attempt++, this.o.initialMs, this.o.maxMs);
+    if (end.retryAfterMs !== undefined) {
+      delay = Math.max(delay, Math.min(end.retryAfterMs, this.o.maxMs));
+    }
+    this.o.logger.info?.(
+      `realtime client: disconnected${code === undefined ? '' : ` (${code})`}; again in ${delay} ms`,
+    );
+    // Not unref()ed, unlike the link's timers: in Node, a client waiting to reconnect is
+    // what keeps a process that only listens alive, as its socket does once connected.
+    this.retryTimer = setTimeout(() => this.openLink(), delay);
+    const change: Partial<StateChange> = { retryInMs: delay };
+    if (code !== undefined) change.closeCode = code;
+    this.setState('reconnecting', change);
+  }
+
+  // --- plumbing --------------------------------------------------------------------------
+
+  private arm(ms: number, fn: () => void): void {
+    this.disarm();
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
+      fn();
+    }, ms);
+    unref(this.deadline);
+  }
+
+  private disarm(): void {
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
+  }
+
+  /** Tells `state` listeners of a change, and of each new reconnect delay. */
+  private setState(state: ClientState, extra: Partial<StateChange> = {}): void {
+    const previous = this.state;
+    if (state === previous && state !== 'reconnecting') return;
+    this.state = state;
+    this.emit('state', { ...extra, state, previous, transport: this.transport });
+  }
+
+  private emit<K extends keyof ClientEventMap>(name: K, value: ClientEventMap[K]): void {
+    const listeners = this.listeners[name] as Set<(value: ClientEventMap[K]) => void>;
+    if (name === 'error' && listeners.size === 0) {
+      this.o.logger.warn?.(`realtime client: ${(value as RealtimeClientError).message}`);
+    }
+    for (const listener of [...listeners]) {
+      try {
+        listener(value);
+      } catch (error) {
+        // As EventTarget does: the error surfaces (window.onerror, uncaughtException), and
+        // the other listeners and the client go on.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}
+
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}
