@@ -113,6 +113,13 @@ describe('when Redis goes away', () => {
 
     await other.set('price', 10);
     await other.set('order:7', { status: 'new' });
+    // Invalidations travel on another connection than replies: make sure those of the two
+    // writes above have arrived, or one could drop a copy after it was filled. They arrive
+    // in order, so once a later write's invalidation is seen, theirs were too.
+    await other.set('fence', 1);
+    await waitFor('the fence to be held locally', async () => (await isolated.get('fence')) === 1);
+    await other.set('fence', 2);
+    await waitFor('the fence to move', async () => (await isolated.get('fence')) === 2);
     for (const key of ['price', 'order:7']) {
       await waitFor(`${key} to be held locally`, async () => {
         const before = isolated.getStats().l1.hits;
