@@ -1,7 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { EVERYONE, parseEnvelope } from './envelope.js';
 import { GapCounter } from './gap-counter.js';
 import { LogLimiter } from './log-limiter.js';
+import { closeOwnConnection, openOwnConnection } from './redis-connection.js';
 import type { Envelope, Logger } from './types.js';
 
 /** What the bus tells the hub. */
@@ -71,8 +72,11 @@ export class RedisBus {
     this.roomChannelPrefix = `${o.prefix}ws:room:`;
     // Envelopes are serialized with origin last: our own echo is recognised without parsing.
     this.ownSuffix = `"origin":${JSON.stringify(o.instanceId)}}`;
-    this.pub = openConnection(o.source, 'bancada-realtime-pub');
-    this.sub = openConnection(o.source, 'bancada-realtime-sub');
+    this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
+    this.sub = openOwnConnection(o.source, {
+      name: 'bancada-realtime-sub',
+      extra: { autoResubscribe: false }, // it subscribes everything itself on each 'ready'
+    });
     for (const [role, connection] of [
       ['publisher', this.pub],
       ['subscriber', this.sub],
@@ -158,7 +162,7 @@ export class RedisBus {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([closeConnection(this.pub), closeConnection(this.sub)]);
+    await Promise.all([closeOwnConnection(this.pub), closeOwnConnection(this.sub)]);
   }
 
   /** After every (re)connect of the subscriber: the plain channels and every wanted room. */
@@ -237,44 +241,4 @@ export class RedisBus {
     if (this.closed || !this.logs.allow(`${where}:${error.message}`)) return;
     this.o.logger.error(`realtime: redis ${where} error: ${error.message}`);
   }
-}
-
-/**
- * One connection of the hub's own (a caller's client is only a template, never used or
- * closed). No offline queue and no resend after a reconnect: a publish either goes now or
- * is counted as dropped; it never arrives late, out of order or twice. Reconnects forever,
- * at most half a second apart (with jitter), so fan-out is back within a second of Redis.
- */
-function openConnection(source: string | Redis | RedisOptions, name: string): Redis {
-  const options: RedisOptions = {
-    connectionName: name,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    autoResubscribe: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 2000,
-    keyPrefix: '',
-    retryStrategy: (attempt) => Math.min(500, 25 * 2 ** attempt) * (0.5 + Math.random() / 2),
-  };
-  if (typeof source === 'string') return new Redis(source, options);
-  if (typeof (source as Redis).duplicate === 'function')
-    return (source as Redis).duplicate(options);
-  return new Redis({ ...(source as RedisOptions), ...options });
-}
-
-/** Closes a connection we opened: politely if it answers quickly, at once otherwise. */
-async function closeConnection(connection: Redis): Promise<void> {
-  if (connection.status === 'end') return;
-  if (connection.status !== 'ready') {
-    connection.disconnect();
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const giveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 1000);
-    timer.unref();
-  });
-  await Promise.race([connection.quit().catch(() => {}), giveUp]);
-  clearTimeout(timer);
-  if ((connection.status as string) !== 'end') connection.disconnect();
 }

@@ -1,45 +1,17 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeOwnConnection, openOwnConnection } from '../redis-connection.js';
 import type { StreamEntry } from './entries.js';
 
 /**
- * One connection of the worker's own (a caller's client is only a template, never used or
- * closed). Commands fail at once while it is down instead of queueing: the worker's loop
- * decides when to try again, and a queued XACK or XREADGROUP replayed after a reconnect
- * could act on a batch the loop has already given up. Reconnects forever, with jitter.
+ * One connection of the worker's own. Commands fail at once while it is down instead of
+ * queueing: the worker's loop decides when to try again, and a queued XACK or XREADGROUP
+ * replayed after a reconnect could act on a batch the loop has already given up.
  */
 export function openConnection(source: string | Redis | RedisOptions, name: string): Redis {
-  const options: RedisOptions = {
-    connectionName: name,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 5000,
-    keyPrefix: '',
-    retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2),
-  };
-  if (typeof source === 'string') return new Redis(source, options);
-  if (typeof (source as Redis).duplicate === 'function') {
-    return (source as Redis).duplicate(options);
-  }
-  return new Redis({ ...(source as RedisOptions), ...options });
+  return openOwnConnection(source, { name, maxRetryDelayMs: 2000, connectTimeoutMs: 5000 });
 }
 
-/** Closes a connection we opened: politely if it answers quickly, at once otherwise. */
-export async function closeConnection(connection: Redis): Promise<void> {
-  if (connection.status === 'end') return;
-  if (connection.status !== 'ready') {
-    connection.disconnect();
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const giveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 1000);
-    timer.unref();
-  });
-  await Promise.race([connection.quit().catch(() => {}), giveUp]);
-  clearTimeout(timer);
-  if ((connection.status as string) !== 'end') connection.disconnect();
-}
+export const closeConnection = closeOwnConnection;
 
 /** Resolves true once `connection` is ready, or false as soon as `signal` aborts. */
 export function whenReady(connection: Redis, signal: AbortSignal): Promise<boolean> {
