@@ -14,6 +14,7 @@ import type {
   Logger,
   MessageQuota,
 } from './types.js';
+import { checkRedisSource, checkWholeNumbers, resolveLogger } from './validate.js';
 
 /** Options of `createHub()`. */
 export interface HubOptions {
@@ -145,7 +146,6 @@ export interface ResolvedHubOptions {
 }
 
 const FANOUT_MODES: readonly FanoutMode[] = ['off', 'dry-run', 'on'];
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what cannot work. */
 export function resolveOptions(
@@ -178,7 +178,7 @@ export function resolveOptions(
     maxInFlightPublishes: options.maxInFlightPublishes ?? 10_000,
     retryAfterMs: options.retryAfterMs ?? [1000, 5000],
     registry: options.registry,
-    logger: options.logger === false ? silentLogger : (options.logger ?? console),
+    logger: resolveLogger(options.logger),
   };
   validate(resolved, options);
   return resolved;
@@ -198,20 +198,7 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   if (typeof o.authorize !== 'function') {
     throw new RealtimeOptionError('authorize must be a function (principal, room) => boolean');
   }
-  if (
-    o.redis !== undefined &&
-    typeof o.redis !== 'string' &&
-    (typeof o.redis !== 'object' || o.redis === null)
-  ) {
-    throw new RealtimeOptionError(
-      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
-    );
-  }
-  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw new RealtimeOptionError(
-      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
-    );
-  }
+  checkRedisSource(o.redis, { orFalse: true });
   if (typeof o.prefix !== 'string') throw new RealtimeOptionError('prefix must be a string');
   if (
     o.allowedOrigins !== undefined &&
@@ -222,18 +209,13 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
       'allowedOrigins must be a list of origins (https://host[:port]) or a function',
     );
   }
-  for (const name of [
+  checkWholeNumbers(o, [
     'heartbeatMs',
     'maxPayloadBytes',
     'maxBufferedBytes',
     'maxRoomsPerConnection',
     'maxInFlightPublishes',
-  ] as const) {
-    const value = o[name];
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RealtimeOptionError(`${name} must be a whole number of at least 1, got ${value}`);
-    }
-  }
+  ]);
   if (!Number.isInteger(o.maxBadMessages) || o.maxBadMessages < 0) {
     throw new RealtimeOptionError(`maxBadMessages must be a whole number, got ${o.maxBadMessages}`);
   }
@@ -257,14 +239,6 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
     throw new RealtimeOptionError(
       `retryAfterMs must be [min, max] milliseconds with 0 <= min <= max, got ${JSON.stringify(o.retryAfterMs)}`,
     );
-  }
-  const logger = o.logger as Partial<Logger>;
-  if (
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
   }
 }
 

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { RealtimeOptionError } from '../errors.js';
 import type { HubEvent, Logger } from '../types.js';
+import { checkRedisSource, resolveLogger } from '../validate.js';
 
 /** Where a mapped notification goes: `hub.publish(room, event)`. */
 export interface BridgedEvent {
@@ -119,7 +120,6 @@ export interface ResolvedPgBridgeOptions {
 const PAYLOAD_MODES = ['auto', 'json', 'text'] as const;
 /** Postgres truncates identifiers to 63 bytes: a longer name would LISTEN on another channel. */
 const MAX_CHANNEL_BYTES = 63;
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /** Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what cannot work. */
 export function resolvePgBridgeOptions(
@@ -135,15 +135,7 @@ export function resolvePgBridgeOptions(
   if (typeof hub !== 'object' || hub === null || typeof hub.publish !== 'function') {
     throw new RealtimeOptionError('hub must be the hub of createHub() (something with publish())');
   }
-  const logger = options.logger === false ? silentLogger : (options.logger ?? console);
-  const partial = logger as Partial<Logger>;
-  if (
-    typeof partial.info !== 'function' ||
-    typeof partial.warn !== 'function' ||
-    typeof partial.error !== 'function'
-  ) {
-    throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
-  }
+  const logger = resolveLogger(options.logger);
   const resolved: ResolvedPgBridgeOptions = {
     hub,
     channels: resolveChannels(options.channels),
@@ -237,20 +229,7 @@ function resolveClient(options: PgBridgeOptions, env: NodeJS.ProcessEnv): pg.Cli
 }
 
 function validate(o: ResolvedPgBridgeOptions): void {
-  if (
-    o.redis !== undefined &&
-    typeof o.redis !== 'string' &&
-    (typeof o.redis !== 'object' || o.redis === null)
-  ) {
-    throw new RealtimeOptionError(
-      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
-    );
-  }
-  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw new RealtimeOptionError(
-      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
-    );
-  }
+  checkRedisSource(o.redis, { orFalse: true });
   // Renewed every third: below this a busy event loop would lose the lease all the time.
   if (!Number.isInteger(o.leaseMs) || o.leaseMs < 300) {
     throw new RealtimeOptionError(

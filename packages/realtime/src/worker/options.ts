@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { RealtimeOptionError } from '../errors.js';
 import type { Logger } from '../types.js';
+import { checkRedisSource, checkWholeNumbers, resolveLogger } from '../validate.js';
 
 /** Options of `createPersistenceWorker()`. */
 export interface PersistenceWorkerOptions {
@@ -149,7 +150,6 @@ export interface ResolvedWorkerOptions {
 const TABLE_NAME = /^(?:[a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/;
 /** Postgres would not complain, but one batch is one statement: keep its arrays sane. */
 const MAX_BATCH_SIZE = 10_000;
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /**
  * Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what
@@ -191,7 +191,7 @@ export function resolveWorkerOptions(
     deadLetterMaxLen: given.deadLetterMaxLen ?? 100_000,
     statsIntervalMs: given.statsIntervalMs ?? 5000,
     registry: given.registry,
-    logger: given.logger === false ? silentLogger : (given.logger ?? console),
+    logger: resolveLogger(given.logger),
     testHooks: given.testHooks ?? {},
   };
   validate(resolved, given);
@@ -208,14 +208,7 @@ function validate(o: ResolvedWorkerOptions, given: PersistenceWorkerOptions): vo
       'redis is required: pass a redis:// URL, an ioredis client or options, or set REDIS_URL',
     );
   }
-  if (typeof o.redis !== 'string' && (typeof o.redis !== 'object' || o.redis === null)) {
-    throw new RealtimeOptionError('redis must be a redis:// URL, an ioredis client or options');
-  }
-  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw new RealtimeOptionError(
-      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
-    );
-  }
+  checkRedisSource(o.redis, { orFalse: false });
   if (given.pool !== undefined && given.connectionString !== undefined) {
     throw new RealtimeOptionError(
       'give either pool or connectionString, not both: the worker would not know which to use',
@@ -261,32 +254,19 @@ function validate(o: ResolvedWorkerOptions, given: PersistenceWorkerOptions): vo
       `batchSize must be a whole number from 1 to ${MAX_BATCH_SIZE}, got ${o.batchSize}`,
     );
   }
-  for (const name of [
+  checkWholeNumbers(o, [
     'batchTimeoutMs',
     'claimMinIdleMs',
     'claimIntervalMs',
     'statementTimeoutMs',
     'deadLetterMaxLen',
     'statsIntervalMs',
-  ] as const) {
-    const value = o[name];
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RealtimeOptionError(`${name} must be a whole number of at least 1, got ${value}`);
-    }
-  }
+  ]);
   const [min, max] = Array.isArray(o.backoffMs) ? o.backoffMs : [Number.NaN, Number.NaN];
   if (!(Number.isFinite(min) && Number.isFinite(max) && min >= 1 && max >= min)) {
     throw new RealtimeOptionError(
       `backoffMs must be [min, max] milliseconds with 1 <= min <= max, got ${JSON.stringify(o.backoffMs)}`,
     );
-  }
-  const logger = o.logger as Partial<Logger>;
-  if (
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
   }
   if (typeof o.testHooks !== 'object' || o.testHooks === null) {
     throw new RealtimeOptionError('testHooks must be an object');
