@@ -40,12 +40,17 @@ redis.call('PUBLISH', KEYS[2], '{"id":"' .. id .. '",' .. ARGV[3])
 return id
 `;
 
-/** The history of rooms, in Redis Streams `<prefix>ws:history:<room>`. */
+/**
+ * The history of rooms, in Redis Streams `<prefix>ws:history:<room>`. Every call is bounded
+ * by `timeoutMs`: a Redis that stopped answering must not hold a publish, a replay (and the
+ * live events waiting behind it) or a catch-up for ever.
+ */
 export class HistoryStore {
   constructor(
     private readonly redis: () => Redis,
     private readonly prefix: string,
     readonly options: ResolvedHistory,
+    private readonly timeoutMs: number,
   ) {}
 
   keyOf(room: string): string {
@@ -54,14 +59,16 @@ export class HistoryStore {
 
   /** Appends `body` to the room's history and publishes it on `channel`; resolves the id. */
   async append(room: string, channel: string, body: string): Promise<string> {
-    const id = await this.redis().eval(
-      APPEND,
-      2,
-      this.keyOf(room),
-      channel,
-      this.options.maxLen,
-      this.options.maxAgeMs,
-      body,
+    const id = await this.bounded(
+      this.redis().eval(
+        APPEND,
+        2,
+        this.keyOf(room),
+        channel,
+        this.options.maxLen,
+        this.options.maxAgeMs,
+        body,
+      ),
     );
     return String(id);
   }
@@ -83,12 +90,14 @@ export class HistoryStore {
     const position = parseStreamId(since);
     if (position === undefined) return { entries: [], complete: false };
     const key = this.keyOf(room);
-    const [info, raw] = await Promise.all([
-      this.redis()
-        .call('XINFO', 'STREAM', key)
-        .catch(() => undefined) as Promise<unknown[] | undefined>,
-      this.redis().xrange(key, `(${since}`, '+', 'COUNT', this.options.maxReplay + 1),
-    ]);
+    const [info, raw] = await this.bounded(
+      Promise.all([
+        this.redis()
+          .call('XINFO', 'STREAM', key)
+          .catch(() => undefined) as Promise<unknown[] | undefined>,
+        this.redis().xrange(key, `(${since}`, '+', 'COUNT', this.options.maxReplay + 1),
+      ]),
+    );
     if (info === undefined) return { entries: [], complete: false }; // no history at all
     const entries = raw.slice(0, this.options.maxReplay).map(([id, fields]) => toEntry(id, fields));
     // Trimming removes the oldest entries: nothing after `since` is gone if the oldest kept
@@ -100,6 +109,19 @@ export class HistoryStore {
       oldest !== undefined &&
       compareStreamIds(oldest, position) <= 0;
     return { entries, complete };
+  }
+
+  /** Rejects when Redis does not answer within the timeout. */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer from Redis within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      timer.unref();
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 }
 

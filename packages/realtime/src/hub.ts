@@ -45,7 +45,7 @@ export interface AttachOptions {
 
 type Admitted = { principal: Principal; release: () => void };
 
-/** How long a publish to a room with history waits for Redis before it goes out locally only. */
+/** How long a history call (append, replay, catch-up) waits for Redis before giving up. */
 const HISTORY_TIMEOUT_MS = 1000;
 /** Rooms remembered as having events that bypassed their history (see `taint`). */
 const MAX_TAINTED_ROOMS = 10_000;
@@ -80,6 +80,12 @@ export class Hub {
   private readonly tainted = new Set<string>();
   /** The last history position delivered here, per room with history and local clients. */
   private readonly lastDelivered = new Map<string, StreamId>();
+  /**
+   * Our own events of rooms with history that went out locally because the append timed
+   * out (`room\0seq`): the append may still run when Redis answers again, and its echo
+   * must not give our clients the same event twice.
+   */
+  private readonly deliveredWithoutPosition = new Set<string>();
   /** Rooms being caught up from their history; live events of them wait here. */
   private readonly catchingUp = new Map<string, Envelope[]>();
   private mode: FanoutMode;
@@ -123,7 +129,14 @@ export class Hub {
         },
       });
       const bus = this.bus;
-      if (o.history) this.history = new HistoryStore(() => bus.commands, o.prefix, o.history);
+      if (o.history) {
+        this.history = new HistoryStore(
+          () => bus.commands,
+          o.prefix,
+          o.history,
+          HISTORY_TIMEOUT_MS,
+        );
+      }
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), o.heartbeatMs);
     this.heartbeatTimer.unref();
@@ -354,25 +367,19 @@ export class Hub {
    */
   private async publishWithHistory(envelope: Envelope, body: string): Promise<Envelope> {
     const bus = this.bus!;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), HISTORY_TIMEOUT_MS);
-      timer.unref();
-    });
     try {
-      const append = this.history!.append(envelope.room, bus.channelOf(envelope.room), body);
-      envelope.id = await Promise.race([append, timeout]);
-      return envelope;
+      envelope.id = await this.history!.append(envelope.room, bus.channelOf(envelope.room), body);
     } catch {
       // Not in the history, and perhaps nowhere else: this instance's clients get it now,
       // and the other instances are told of a gap once Redis answers again.
       bus.dropped++;
       this.taint(envelope.room);
+      if (this.deliveredWithoutPosition.size < MAX_TAINTED_ROOMS) {
+        this.deliveredWithoutPosition.add(`${envelope.room}\0${envelope.seq}`);
+      }
       this.deliver(envelope);
-      return envelope;
-    } finally {
-      clearTimeout(timer);
     }
+    return envelope;
   }
 
   /**
@@ -423,6 +430,12 @@ export class Hub {
 
   /** An envelope from Redis or from a history, in order: a mark of lost events, or an event. */
   private arrived(envelope: Envelope): void {
+    if (
+      envelope.origin === this.instanceId &&
+      this.deliveredWithoutPosition.delete(`${envelope.room}\0${envelope.seq}`)
+    ) {
+      return; // a late append of an event our clients already got
+    }
     if (envelope.eventType !== GAP_EVENT) {
       this.deliver(envelope);
       return;

@@ -1,4 +1,4 @@
-import { keyPrefix, startRedis } from '@bancada/testkit';
+import { faultProxy, keyPrefix, startRedis } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 import type { Hub } from '../src/index.js';
 import {
@@ -183,4 +183,37 @@ describe('history and resume', () => {
     );
     expect(far.messages.some((m) => m.type === 'gap')).toBe(true);
   }, 60_000);
+
+  it('neither holds a resuming client nor a publish for ever when Redis stops answering, and never doubles an event', async () => {
+    const redis = await startRedis();
+    afterThisTest(() => redis.stop());
+    const proxy = await faultProxy(redis.url);
+    afterThisTest(() => proxy.close());
+    const one = await startHub({
+      redis: proxy.url(redis.url),
+      prefix: keyPrefix('realtime-history-hang'),
+      history: true,
+    });
+    const live = await joinedClient(one.wsUrl, alice, room);
+    await one.hub.toRestaurant('a', { eventType: 'tick', payload: 0 });
+    await waitFor('the first event', () => numbers(live).length === 1);
+    const since = live.events()[0]!.id as string;
+
+    proxy.freeze(); // connections stay open; nothing answers
+    const resuming = await connectClient(one.wsUrl, alice);
+    resuming.send({ type: 'resume', room, since });
+    await resuming.next((m) => m.type === 'gap', 'a gap instead of a replay that never ends');
+    const sent = await one.hub.toRestaurant('a', { eventType: 'tick', payload: 1 });
+    expect(sent.id).not.toMatch(/^\d+-\d+$/); // no position: Redis never answered
+    await waitFor('both clients to get it', () =>
+      [live, resuming].every((client) => numbers(client).includes(1)),
+    );
+
+    proxy.restore(); // the append of event 1 may run now, late
+    await one.hub.toRestaurant('a', { eventType: 'tick', payload: 2 });
+    await waitFor('event 2', () => [live, resuming].every((c) => numbers(c).includes(2)));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let any late echo arrive
+    expect(numbers(live)).toEqual([0, 1, 2]);
+    expect(numbers(resuming)).toEqual([1, 2]);
+  });
 });
