@@ -49,6 +49,8 @@ type Admitted = { principal: Principal; release: () => void };
 const HISTORY_TIMEOUT_MS = 1000;
 /** Rooms remembered as having events that bypassed their history (see `taint`). */
 const MAX_TAINTED_ROOMS = 10_000;
+/** Own events remembered as delivered without a history position (see `publishWithHistory`). */
+const MAX_UNPOSITIONED = 10_000;
 
 const ANONYMOUS: Principal = Object.freeze({ anonymous: true });
 /** The slot of a connection when there is no connection gate: nothing to give back. */
@@ -374,7 +376,7 @@ export class Hub {
       // and the other instances are told of a gap once Redis answers again.
       bus.dropped++;
       this.taint(envelope.room);
-      if (this.deliveredWithoutPosition.size < MAX_TAINTED_ROOMS) {
+      if (this.deliveredWithoutPosition.size < MAX_UNPOSITIONED) {
         this.deliveredWithoutPosition.add(`${envelope.room}\0${envelope.seq}`);
       }
       this.deliver(envelope);

@@ -21,6 +21,7 @@ export class SseClient implements Member {
   readonly rooms = new Set<string>();
   private heldRooms: HeldRooms | undefined;
   private open = true;
+  private judging = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -46,14 +47,26 @@ export class SseClient implements Member {
 
   sendNow(event: Outgoing): boolean {
     if (!this.open) return false;
-    if (this.res.writableLength > this.host.maxBufferedBytes) {
+    if (this.res.writableLength > this.host.maxBufferedBytes) this.judgeAfterThisTick();
+    this.res.write(event.sseMessage);
+    return true;
+  }
+
+  /**
+   * An HTTP response keeps its socket corked until the next tick, so whatever was written
+   * in this tick counts as unsent even to a client that reads well. Only what the kernel
+   * still has not taken once the tick is over says the client is slow.
+   */
+  private judgeAfterThisTick(): void {
+    if (this.judging) return;
+    this.judging = true;
+    setImmediate(() => {
+      this.judging = false;
+      if (!this.open || this.res.writableLength <= this.host.maxBufferedBytes) return;
       this.left();
       this.host.slow(this);
       this.res.destroy();
-      return false;
-    }
-    this.res.write(event.sseMessage);
-    return true;
+    });
   }
 
   sendGap(room: string): void {

@@ -108,6 +108,35 @@ describe('slow consumers', () => {
   });
 });
 
+describe('slow SSE streams', () => {
+  it('ends a stream that does not read, and keeps serving the others', async () => {
+    const { server, hub, httpUrl } = await startHub({ redis: false, maxBufferedBytes: 256 * 1024 });
+    const port = (server.address() as { port: number }).port;
+    const reading = await openSse(`${httpUrl}/events?restaurantId=a`, alice);
+    const stuck = connect(port, '127.0.0.1');
+    afterThisTest(() => stuck.destroy());
+    stuck.on('error', () => {});
+    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+    stuck.write(
+      `GET /events?restaurantId=a HTTP/1.1\r\nHost: 127.0.0.1\r\nx-test-user: ${JSON.stringify(alice)}\r\n\r\n`,
+    );
+    await waitFor('both streams', () => hub.stats().connections.sse === 2);
+    stuck.pause(); // never reads again
+
+    // Bursts larger than maxBufferedBytes within one tick: a stream that reads must not be
+    // taken for a slow one.
+    const payload = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 480; i += 10) {
+      for (let j = 0; j < 10; j++) void hub.toRestaurant('a', { eventType: 'big', payload });
+      // The text's length, not a parse of all of it on every poll: the reader keeps up.
+      await waitFor('the reading stream', () => reading.text().length > (i + 10) * payload.length);
+    }
+    expect(reading.events()).toHaveLength(480);
+    expect(hub.stats().slowConsumerCloses).toBe(1);
+    expect(hub.stats().connections.sse).toBe(1);
+  });
+});
+
 describe('graceful shutdown', () => {
   it('closes WebSockets with 1012 and a jittered retryAfterMs, ends SSE with retry:, and refuses new work', async () => {
     const { hub, wsUrl, httpUrl } = await startHub({ redis: false, retryAfterMs: [1000, 9000] });
