@@ -3,7 +3,11 @@ import connectPgSimple from 'connect-pg-simple';
 import session from 'express-session';
 import type { Pool } from 'pg';
 import { openPool } from './database.js';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
+import {
+  type EmbeddedPostgres,
+  embeddedDataDir,
+  startEmbeddedPostgres,
+} from './embedded-postgres.js';
 import { resolveSessionOptions, type SessionOptions } from './options.js';
 import { quietTouch } from './quiet-touch.js';
 import { ensureTableBeforeUse } from './session-table.js';
@@ -47,7 +51,9 @@ export interface SessionMiddleware extends Handler {
  */
 export function createSession(options?: SessionOptions): SessionMiddleware {
   const o = resolveSessionOptions(options);
-  const mode = o.pool || o.connectionString ? 'postgres' : 'embedded';
+  const sharedEmbedded = embeddedDataDir(o.connectionString);
+  const mode =
+    sharedEmbedded !== undefined || !(o.pool || o.connectionString) ? 'embedded' : 'postgres';
   const PgStore = connectPgSimple(session);
   let inner: Handler | undefined;
   let store: InstanceType<typeof PgStore> | undefined;
@@ -108,7 +114,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     () =>
       o.logger.info(
         mode === 'embedded'
-          ? `session: embedded postgres at ${o.dataDir} (single instance only)`
+          ? `session: embedded postgres at ${sharedEmbedded ?? o.dataDir} (single instance only)`
           : 'session: postgres (shared)',
       ),
     (error) => logError('could not start the session store', error),

@@ -1,5 +1,6 @@
 export { type Authenticate, type Principal, sessionAuthenticator } from './authenticator.js';
 export { createSession, type SessionMiddleware } from './create-session.js';
+export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
 export { SessionOptionError } from './errors.js';
 export { login, logout } from './login.js';
 export type { SessionOptions } from './options.js';

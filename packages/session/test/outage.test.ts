@@ -5,7 +5,12 @@ import { createDatabase, faultProxy, recordingLogger } from '@bancada/testkit';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSession, type SessionMiddleware, sessionAuthenticator } from '../src/index.js';
+import {
+  createSession,
+  type SessionMiddleware,
+  sessionAuthenticator,
+  startEmbeddedPostgres,
+} from '../src/index.js';
 import { appWith, sessionCookie } from './helpers/app.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -128,6 +133,24 @@ describe('the embedded default', () => {
     await sessions.ready;
     expect(sessions.mode).toBe('postgres');
     expect(logger.lines).toContain('info session: postgres (shared)');
+  });
+
+  it('still says single instance when given the connection string of an embedded postgres', async () => {
+    const embedded = await startEmbeddedPostgres('memory://');
+    cleanups.push(() => embedded.close());
+    const logger = recordingLogger();
+    const sessions = track(
+      createSession({
+        connectionString: embedded.connectionString,
+        secret: 'mode-secret-mode-secret-mode-00',
+        logger,
+      }),
+    );
+    await sessions.ready;
+    expect(sessions.mode).toBe('embedded');
+    expect(logger.lines).toContain(
+      'info session: embedded postgres at memory:// (single instance only)',
+    );
   });
 });
 
