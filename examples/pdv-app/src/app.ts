@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Cache, createCache } from '@bancada/cache';
+import { rateLimit } from '@bancada/limits';
+import type { Hub, PgBridge } from '@bancada/realtime';
+import { createSession, type SessionMiddleware } from '@bancada/session';
+import express, { type ErrorRequestHandler } from 'express';
+import { Redis } from 'ioredis';
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config } from './config.js';
+import { type Database, openDatabase } from './database.js';
+import { HttpError } from './http-error.js';
+import type { Logger } from './logger.js';
+import { migrate } from './migrations.js';
+import { createRealtime } from './realtime.js';
+import { authRoutes } from './routes/auth.js';
+import { type Health, healthRoutes, readHealth } from './routes/health.js';
+import { orderRoutes } from './routes/orders.js';
+import { pageRoutes } from './routes/pages.js';
+import { subscriptionRoutes } from './routes/subscription.js';
+import { seed } from './seed.js';
+
+export interface PdvAppOptions {
+  config: Config;
+  logger: Logger;
+  /** The embedded Postgres's folder when there is no DATABASE_URL; `memory://` keeps nothing. */
+  dataDir?: string;
+  /** Before every Redis key and channel; instances of one app share it. */
+  prefix?: string;
+  /** Failed logins allowed per client IP in 15 minutes. */
+  loginAttempts?: number;
+  /** WebSocket + SSE connections per client IP (counted across instances with Redis). */
+  maxConnectionsPerIp?: number;
+  /** How long `close()` waits for in-flight requests before cutting them. */
+  drainTimeoutMs?: number;
+}
+
+export interface PdvApp {
+  app: express.Express;
+  server: Server;
+  hub: Hub;
+  instanceId: string;
+  /** Listens; resolves with the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  health(): Promise<Health>;
+  /**
+   * Drains: `/health` turns 503, no new connection is accepted, realtime clients are told
+   * when to come back, in-flight requests finish; then every connection is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** Builds the whole PDV app: database (migrated, seeded), sessions, cache, limits, hub. */
+export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
+  const { config, logger } = options;
+  const prefix = options.prefix ?? 'pdv:';
+  const instanceId = config.instanceId ?? defaultInstanceId();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const database = await openDatabase(config.databaseUrl, options.dataDir ?? '.data', logger);
+  const applied = await migrate(database.pool).catch(async (error: Error) => {
+    await database.close();
+    throw new Error(`postgres: could not prepare the database: ${error.message}`);
+  });
+  await seed(database.pool);
+  logger.info(
+    `database: ${database.mode === 'embedded' ? `embedded postgres at ${options.dataDir ?? '.data'} (single instance only)` : 'postgres (shared)'}; ${applied.length} migration(s) applied`,
+  );
+
+  const sessions: SessionMiddleware = createSession({
+    connectionString: database.connectionString,
+    ...(config.sessionSecret ? { secret: config.sessionSecret.split(',') } : {}),
+    registry,
+    logger,
+  });
+  const cache: Cache = createCache({
+    redis: config.redisUrl ?? false,
+    prefix: `${prefix}cache:`,
+    registry,
+    logger,
+  });
+  // Our own connection for the login limiter, so that closing this app closes it.
+  const rateLimitRedis = config.redisUrl
+    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
+    : undefined;
+  rateLimitRedis?.on('error', () => {}); // the limiter lets logins through while Redis is away
+  const loginLimit = rateLimit({
+    windowMs: 15 * 60_000,
+    limit: options.loginAttempts ?? 10,
+    skipSuccessfulRequests: true, // count failures only: a busy restaurant logs in often
+    redis: rateLimitRedis ?? false,
+    prefix: `${prefix}rl:login:`,
+  });
+  logger.info(
+    `login rate limit: ${config.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,
+  );
+  const realtime = createRealtime({
+    config: { ...config, instanceId },
+    sessions,
+    // LISTEN needs a real server: PGlite does not deliver notifications to socket clients.
+    bridgeDatabaseUrl: database.mode === 'postgres' ? database.connectionString : undefined,
+    prefix,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50,
+    registry,
+    logger,
+  });
+  const { hub, bridge } = realtime;
+  if (!bridge) logger.info('notify bridge: off (embedded postgres has no LISTEN)');
+
+  const orderEvents = new Counter({
+    name: 'pdv_order_events_total',
+    help: 'Order changes published to the restaurant rooms, by event type.',
+    labelNames: ['event'],
+    registers: [registry],
+  });
+
+  let draining = false;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use((_req, res, next) => {
+    res.set({
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+      'Content-Security-Policy':
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    });
+    if (draining) res.set('Connection', 'close'); // the next request goes to another instance
+    next();
+  });
+  const healthSources = {
+    instanceId,
+    database,
+    sessions,
+    cache,
+    hub,
+    bridge,
+    redisConfigured: config.redisUrl !== undefined,
+    registry,
+    isDraining: () => draining,
+  };
+  app.use(healthRoutes(healthSources)); // before sessions: probes must not touch the store
+  app.use(sessions);
+  app.use(express.json({ limit: '16kb' }));
+  app.get('/events', hub.sse()); // rooms: ?room=restaurant:<id>, authorized from the session
+  app.use('/api', authRoutes(database.pool, loginLimit));
+  app.use('/api', subscriptionRoutes(database.pool, cache, instanceId));
+  app.use(
+    '/api',
+    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event })),
+  );
+  app.use('/api', (_req, _res, next) => next(new HttpError(404, 'not_found', 'no such route')));
+  app.use(pageRoutes());
+  app.use(errorHandler(logger));
+
+  const server = createServer(app);
+  hub.attach(server, { path: '/ws' });
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    draining = true;
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    await hub.close(); // 1012 with a jittered retry hint; SSE gets `retry:`
+    server.closeIdleConnections();
+    const timeout = setTimeout(
+      () => server.closeAllConnections(),
+      options.drainTimeoutMs ?? 10_000,
+    );
+    await stopped;
+    clearTimeout(timeout);
+    await Promise.allSettled([
+      bridge?.close(),
+      cache.close(),
+      realtime.limiter.close(),
+      rateLimitRedis?.quit(),
+    ]);
+    await sessions.close();
+    await database.close();
+  };
+
+  return {
+    app,
+    server,
+    hub,
+    instanceId,
+    listen(port = 0, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          const shown = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+          resolve(`http://${shown}:${address.port}`);
+        });
+      });
+    },
+    health: () => readHealth(healthSources),
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+/** `pdv-<pid>-<random>`: unique enough to tell instances apart in logs and /health. */
+export function defaultInstanceId(): string {
+  return `pdv-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** HttpErrors become their status and `{ error, message }`; anything else a logged 500. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    if (error instanceof HttpError) {
+      res
+        .status(error.status)
+        .set(error.headers)
+        .json({ error: error.code, message: error.message });
+      return;
+    }
+    // express.json's own errors (bad JSON, too large) carry a 4xx status.
+    const status = (error as { status?: number }).status;
+    if (status !== undefined && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'invalid_request', message: (error as Error).message });
+      return;
+    }
+    const unavailable = isDatabaseUnavailable(error);
+    if (!unavailable) logger.error(`request failed: ${(error as Error)?.stack ?? error}`);
+    res
+      .status(unavailable ? 503 : 500)
+      .set(unavailable ? { 'Retry-After': '5' } : {})
+      .json(
+        unavailable
+          ? { error: 'unavailable', message: 'the database is not reachable; try again shortly' }
+          : { error: 'internal', message: 'something went wrong' },
+      );
+  };
+}
+
+// Connection refused/reset/timeouts from pg: the database is away, not a bug.
+function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001'].includes(
+      e?.code ?? '',
+    ) || /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
+  );
+}
+
+export type { Database, PgBridge };

@@ -1,0 +1,178 @@
+/**
+ * Every environment variable the app reads, in one place: what it means, its default, and
+ * whether production needs it. `loadConfig()` checks them all at start and names every bad
+ * one at once; `render.yaml` is tested against this list.
+ */
+
+import type { FanoutMode } from '@bancada/realtime';
+
+export interface Config {
+  port: number;
+  /** Unset: cache, limits and realtime run for this instance only. */
+  redisUrl: string | undefined;
+  /** Unset: an embedded Postgres (PGlite) in `.data`. */
+  databaseUrl: string | undefined;
+  /** Unset outside production: a random secret per process, with a warning. */
+  sessionSecret: string | undefined;
+  /** Express's `trust proxy`: how many proxies (or which) sit in front of the app. */
+  trustProxy: boolean | number | string;
+  instanceId: string | undefined;
+  fanout: FanoutMode;
+  production: boolean;
+}
+
+export interface EnvVariable {
+  name: string;
+  description: string;
+  /** What an unset variable means, in words. */
+  default: string;
+  /** The app refuses to start in production (`NODE_ENV=production`) without it. */
+  requiredInProduction: boolean;
+}
+
+type Parser<T> = (raw: string | undefined, production: boolean) => T;
+
+interface Field<K extends keyof Config> extends EnvVariable {
+  key: K;
+  parse: Parser<Config[K]>;
+}
+
+/** Thrown by `loadConfig()`; its message lists every variable that is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const url =
+  (protocols: string[]): Parser<string | undefined> =>
+  (raw) => {
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new Error(`is not a URL (expected ${protocols.join(' or ')}//...)`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new Error(`must start with ${protocols.join(' or ')}//, got ${parsed.protocol}//`);
+    }
+    return raw;
+  };
+
+const field = <K extends keyof Config>(f: Field<K>) => f;
+
+/** The schema: one entry per variable, in the order the README lists them. */
+export const ENV_SCHEMA = [
+  field({
+    key: 'port',
+    name: 'PORT',
+    description: 'HTTP port to listen on',
+    default: '3000',
+    requiredInProduction: false,
+    parse: (raw) => {
+      if (raw === undefined) return 3000;
+      const port = Number(raw);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new Error(`must be a whole number from 0 to 65535, got "${raw}"`);
+      }
+      return port;
+    },
+  }),
+  field({
+    key: 'redisUrl',
+    name: 'REDIS_URL',
+    description: 'Redis shared by every instance: cache, rate limits, connection counts, fan-out',
+    default: 'none: this instance only (memory cache, local realtime)',
+    requiredInProduction: true,
+    parse: url(['redis:', 'rediss:']),
+  }),
+  field({
+    key: 'databaseUrl',
+    name: 'DATABASE_URL',
+    description: 'Postgres shared by every instance: orders, users, sessions',
+    default: 'none: an embedded Postgres (PGlite) in .data, single instance only',
+    requiredInProduction: true,
+    parse: url(['postgres:', 'postgresql:']),
+  }),
+  field({
+    key: 'sessionSecret',
+    name: 'SESSION_SECRET',
+    description: 'signs the session cookie; the same on every instance; comma-separated to rotate',
+    default: 'a random secret per process (development only)',
+    requiredInProduction: true,
+    parse: (raw) => {
+      if (raw === undefined) return undefined;
+      if (raw.split(',').some((secret) => secret.length < 32)) {
+        throw new Error('each secret must be at least 32 characters (openssl rand -hex 32)');
+      }
+      return raw;
+    },
+  }),
+  field({
+    key: 'trustProxy',
+    name: 'TRUST_PROXY',
+    description:
+      "Express's trust proxy: hops in front of the app (1 behind one balancer), or a list of addresses",
+    default: 'false: the client IP is the socket address',
+    requiredInProduction: false,
+    parse: (raw) => {
+      if (raw === undefined || raw === 'false') return false;
+      if (raw === 'true') return true;
+      if (/^\d+$/.test(raw)) return Number(raw);
+      if (/^[\w.:/, -]+$/.test(raw)) return raw;
+      throw new Error(`must be true, false, a hop count or addresses, got "${raw}"`);
+    },
+  }),
+  field({
+    key: 'instanceId',
+    name: 'INSTANCE_ID',
+    description: 'names this instance in /health, logs and event envelopes',
+    default: 'host-pid-random',
+    requiredInProduction: false,
+    parse: (raw) => {
+      if (raw !== undefined && !/^[\w.-]{1,64}$/.test(raw)) {
+        throw new Error('must be 1 to 64 letters, digits, ".", "_" or "-"');
+      }
+      return raw;
+    },
+  }),
+  field({
+    key: 'fanout',
+    name: 'BANCADA_FANOUT',
+    description: 'realtime fan-out through Redis: on, dry-run (publish, do not deliver) or off',
+    default: 'on',
+    requiredInProduction: false,
+    parse: (raw) => {
+      if (raw === undefined) return 'on';
+      if (raw === 'on' || raw === 'off' || raw === 'dry-run') return raw;
+      throw new Error(`must be on, dry-run or off, got "${raw}"`);
+    },
+  }),
+] as const;
+
+/**
+ * Reads and checks the environment. Empty strings count as unset. In production
+ * (`NODE_ENV=production`) a shared Redis, a shared Postgres and a session secret are required:
+ * without them several instances would each keep their own logins and orders.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const problems: string[] = [];
+  const config: Partial<Record<keyof Config, unknown>> = { production };
+  for (const f of ENV_SCHEMA) {
+    const raw = env[f.name] === '' ? undefined : env[f.name];
+    if (raw === undefined && production && f.requiredInProduction) {
+      problems.push(`${f.name} is required when NODE_ENV=production (${f.description})`);
+      continue;
+    }
+    try {
+      config[f.key] = (f.parse as Parser<unknown>)(raw, production);
+    } catch (error) {
+      problems.push(`${f.name} ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as Config;
+}

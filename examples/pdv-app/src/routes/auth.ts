@@ -1,0 +1,67 @@
+import { login, logout } from '@bancada/session';
+import { type RequestHandler, Router } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import { HttpError } from '../http-error.js';
+import { decoyHash, verifyPassword } from '../passwords.js';
+import { currentUser, requireUser, type SessionUser } from '../session-user.js';
+import { parseBody } from '../validate.js';
+
+const Credentials = z.object({
+  email: z.string().trim().toLowerCase().email().max(200),
+  password: z.string().min(1).max(200),
+});
+
+interface UserRow {
+  id: number;
+  email: string;
+  name: string;
+  password_hash: string;
+  restaurant_id: string;
+  restaurant_name: string;
+}
+
+const publicView = (user: SessionUser) => ({
+  user: { id: user.id, name: user.name, email: user.email },
+  restaurant: { id: user.restaurantId, name: user.restaurantName },
+});
+
+/** POST /api/login, POST /api/logout, GET /api/me. `loginLimit` counts failed logins. */
+export function authRoutes(pool: pg.Pool, loginLimit: RequestHandler): Router {
+  const router = Router();
+
+  router.post('/login', loginLimit, async (req, res) => {
+    const { email, password } = parseBody(Credentials, req);
+    const found = await pool.query<UserRow>(
+      `SELECT u.id, u.email, u.name, u.password_hash, u.restaurant_id, r.name AS restaurant_name
+       FROM users u JOIN restaurants r ON r.id = u.restaurant_id WHERE u.email = $1`,
+      [email],
+    );
+    const row = found.rows[0];
+    // An unknown email costs the same scrypt as a wrong password: no way to probe for accounts.
+    const ok = await verifyPassword(password, row?.password_hash ?? (await decoyHash()));
+    if (!row || !ok) {
+      throw new HttpError(401, 'invalid_credentials', 'wrong email or password');
+    }
+    const user: SessionUser = {
+      id: row.id,
+      name: row.name,
+      email: row.email,
+      restaurantId: row.restaurant_id,
+      restaurantName: row.restaurant_name,
+    };
+    await login(req, user);
+    res.json(publicView(user));
+  });
+
+  router.post('/logout', async (req, res) => {
+    if (currentUser(req)) await logout(req);
+    res.sendStatus(204);
+  });
+
+  router.get('/me', requireUser, (req, res) => {
+    res.json(publicView(currentUser(req) as SessionUser));
+  });
+
+  return router;
+}

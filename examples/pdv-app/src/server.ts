@@ -1,0 +1,50 @@
+import { createPdvApp, defaultInstanceId } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { DEMO_PASSWORD, DEMO_RESTAURANTS } from './seed.js';
+
+/** `npm start`: reads the environment, starts the app, drains on SIGTERM/SIGINT. */
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`pdv-app: ${error.message}\nSee examples/pdv-app/README.md for every variable.`);
+    process.exit(2);
+  }
+  config.instanceId ??= defaultInstanceId(); // the same id in every log line and in /health
+  const logger = createLogger(config.instanceId);
+  const pdv = await createPdvApp({ config, logger });
+  const url = await pdv.listen(config.port);
+  logger.info(`listening on ${url} as ${pdv.instanceId}`);
+
+  if (!config.production) {
+    const logins = DEMO_RESTAURANTS.map((r) => `${r.user.email} (${r.name})`).join(' or ');
+    console.log(
+      `\n  PDV app: ${url}\n  Log in as ${logins}, password ${DEMO_PASSWORD}\n  Cashier ${url}/cashier · Kitchen ${url}/kitchen\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: draining`);
+    const force = setTimeout(() => {
+      logger.error('drain took longer than 15 s; exiting');
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    await pdv.close();
+    logger.info('drained; bye');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error) => {
+  console.error(`pdv-app: could not start: ${(error as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,71 @@
+import { recordingLogger } from '@bancada/testkit';
+import { createPdvApp, type PdvApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+
+export interface RunningPdv {
+  url: string;
+  port: number;
+  instanceId: string;
+  pdv: PdvApp;
+  /** What the app logged, as `"<level> <message>"` lines. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Unset: an embedded Postgres in memory. */
+  databaseUrl?: string;
+  /** Unset or false: no Redis (memory cache, local realtime). */
+  redisUrl?: string | false;
+  instanceId?: string;
+  /** Redis key prefix: instances of one test share one, test files each have their own. */
+  prefix?: string;
+  loginAttempts?: number;
+  maxConnectionsPerIp?: number;
+}
+
+// Instances of one test must share it, or a session made on one is not valid on another.
+export const TEST_SECRET = 'pdv-test-secret-pdv-test-secret-0123456789';
+
+/** Starts the app as `npm start` would (through loadConfig), on a free port of 127.0.0.1. */
+export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> {
+  const env: NodeJS.ProcessEnv = { SESSION_SECRET: TEST_SECRET, BANCADA_FANOUT: 'on' };
+  if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
+  if (options.redisUrl) env.REDIS_URL = options.redisUrl;
+  if (options.instanceId) env.INSTANCE_ID = options.instanceId;
+  const logger = recordingLogger();
+  const pdv = await createPdvApp({
+    config: loadConfig(env),
+    logger,
+    dataDir: 'memory://',
+    prefix: options.prefix ?? 'pdv-test:',
+    ...(options.loginAttempts !== undefined ? { loginAttempts: options.loginAttempts } : {}),
+    ...(options.maxConnectionsPerIp !== undefined
+      ? { maxConnectionsPerIp: options.maxConnectionsPerIp }
+      : {}),
+  });
+  const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
+  return {
+    url,
+    port: Number(new URL(url).port),
+    instanceId: pdv.instanceId,
+    pdv,
+    logs: logger.lines,
+    close: () => pdv.close(),
+  };
+}
+
+/** Logs in over HTTP and returns the `Cookie` header value (`sid=...`) for Node clients. */
+export async function loginCookie(url: string, email: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (response.status !== 200) {
+    throw new Error(`login as ${email} failed: ${response.status} ${await response.text()}`);
+  }
+  const cookie = response.headers.get('set-cookie')?.split(';')[0];
+  if (!cookie) throw new Error('login answered 200 without a session cookie');
+  return cookie;
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'tsup';
+
+// An app, not a library: one ESM entry that `npm start` runs, no types.
+export default defineConfig({
+  entry: ['src/server.ts'],
+  format: ['esm'],
+  target: 'node20',
+  platform: 'node',
+  sourcemap: true,
+  clean: true,
+});
