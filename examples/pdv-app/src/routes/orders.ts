@@ -49,9 +49,7 @@ export function orderRoutes(
 ): Router {
   const orders = new Orders(pool);
   const router = Router();
-  router.use(requireUser);
-
-  router.get('/menu', async (req, res) => {
+  router.get('/menu', requireUser, async (req, res) => {
     const result = await pool.query(
       `SELECT id, name, category, price_cents AS "priceCents" FROM menu_items
        WHERE restaurant_id = $1 ORDER BY category, id`,
@@ -60,17 +58,17 @@ export function orderRoutes(
     res.json({ items: result.rows });
   });
 
-  router.get('/orders', async (req, res) => {
+  router.get('/orders', requireUser, async (req, res) => {
     res.json({
       orders: await orders.list(userOf(req).restaurantId, statusFilter(req.query.status)),
     });
   });
 
-  router.get('/orders/:id', async (req, res) => {
-    res.json(await orders.get(userOf(req).restaurantId, orderId(req.params.id)));
+  router.get('/orders/:id', requireUser, async (req, res) => {
+    res.json(await orders.get(userOf(req).restaurantId, orderId(String(req.params.id))));
   });
 
-  router.post('/orders', async (req, res) => {
+  router.post('/orders', requireUser, async (req, res) => {
     const body = parseBody(NewOrderBody, req);
     const user = userOf(req);
     const order = await orders.create(user.restaurantId, user.id, body);
@@ -79,8 +77,8 @@ export function orderRoutes(
     res.status(201).location(`/api/orders/${order.id}`).json(order);
   });
 
-  router.patch('/orders/:id', async (req, res) => {
-    const id = orderId(req.params.id);
+  router.patch('/orders/:id', requireUser, async (req, res) => {
+    const id = orderId(String(req.params.id));
     const { status } = parseBody(StatusBody, req);
     const order = await orders.advance(userOf(req).restaurantId, id, status);
     publish('order-updated', order);

@@ -1,0 +1,229 @@
+import { createDatabase, faultProxy, type TestDatabase, waitFor } from '@bancada/testkit';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loginCookie, type RunningPdv, startPdv } from './helpers/instances.js';
+import { openScreen, type Screen, upgradeStatus } from './helpers/screens.js';
+
+// Kitchen screens of one instance (no Redis): who receives which order change, through the
+// app's own publishes and through the Postgres NOTIFY bridge; and what a screen sees when
+// the instance drains or Postgres goes away.
+
+let db: TestDatabase;
+let pdv: RunningPdv;
+let sol: string;
+let lua: string;
+const screens: Screen[] = [];
+
+beforeAll(async () => {
+  db = await createDatabase('pdv_realtime');
+  pdv = await startPdv({ databaseUrl: db.url, instanceId: 'rt-1' });
+  sol = await loginCookie(pdv.url, 'ana@sol.demo', 'demo-pdv');
+  lua = await loginCookie(pdv.url, 'leo@lua.demo', 'demo-pdv');
+});
+
+afterEach(() => {
+  for (const screen of screens.splice(0)) screen.close();
+});
+
+afterAll(async () => {
+  await pdv?.close();
+  await db?.drop();
+});
+
+async function screen(cookie: string, restaurantId: string): Promise<Screen> {
+  const opened = await openScreen(pdv.url, cookie, restaurantId);
+  screens.push(opened);
+  return opened;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked by each test
+async function api(
+  path: string,
+  cookie: string,
+  method = 'GET',
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${pdv.url}${path}`, {
+    method,
+    headers: { cookie, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function createOrder(
+  cookie: string,
+  table = '9',
+): Promise<{ id: number; restaurantId: string }> {
+  const menu = await api('/api/menu', cookie);
+  const created = await api('/api/orders', cookie, 'POST', {
+    table,
+    items: [{ menuItemId: menu.body.items[0].id, qty: 1 }],
+  });
+  expect(created.status).toBe(201);
+  return created.body;
+}
+
+describe('kitchen screens', () => {
+  it('get order-created and order-updated of their restaurant once each, and nothing else', async () => {
+    const kitchen = await screen(sol, 'sol');
+    const other = await screen(lua, 'lua');
+    const order = await createOrder(sol);
+    await api(`/api/orders/${order.id}`, sol, 'PATCH', { status: 'preparing' });
+    await waitFor('both events on the kitchen', () => kitchen.eventsOf(order.id).length === 2);
+
+    const events = kitchen.eventsOf(order.id);
+    expect(events.map((e) => [e.eventType, e.payload?.status])).toEqual([
+      ['order-created', 'new'],
+      ['order-updated', 'preparing'],
+    ]);
+    expect(events[0]?.room).toBe('restaurant:sol');
+    // The other restaurant's screen got nothing (the delivery above is synchronous per instance).
+    await createOrder(lua); // and a fence: its own event arrives after anything of sol would
+    await waitFor('the fence', () => other.messages.some((m) => m.type === 'event'));
+    expect(other.messages.filter((m) => m.payload?.restaurantId === 'sol')).toEqual([]);
+  });
+
+  it('cannot join another restaurant, whatever it claims', async () => {
+    await expect(openScreen(pdv.url, lua, 'sol')).rejects.toThrow('join refused: forbidden');
+    expect(await upgradeStatus(pdv.url, { origin: pdv.url })).toBe(401);
+    expect(await upgradeStatus(pdv.url, { origin: pdv.url, cookie: 'sid=s%3Aforged.c2ln' })).toBe(
+      401,
+    );
+    expect(await upgradeStatus(pdv.url, { origin: 'https://evil.example', cookie: sol })).toBe(403);
+  });
+
+  it('closes a screen that sends garbage or oversized frames, and keeps the others', async () => {
+    const kitchen = await screen(sol, 'sol');
+    const noisy = await screen(sol, 'sol');
+    noisy.socket.send('x'.repeat(70_000));
+    expect((await noisy.closed).code).toBe(1009);
+    const order = await createOrder(sol);
+    await waitFor(
+      'the healthy screen still gets events',
+      () => kitchen.eventsOf(order.id).length === 1,
+    );
+  });
+
+  it('streams the same events over SSE, authorized from the session', async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${pdv.url}/events?restaurantId=sol`, {
+      headers: { cookie: sol },
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const order = await createOrder(sol);
+    while (!text.includes(`"id":${order.id},"restaurantId":"sol"`)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    expect(text).toContain('event: order-created');
+
+    const forbidden = await fetch(`${pdv.url}/events?restaurantId=sol`, {
+      headers: { cookie: lua },
+    });
+    expect(forbidden.status).toBe(403);
+    await forbidden.body?.cancel();
+    const anonymous = await fetch(`${pdv.url}/events?restaurantId=sol`);
+    expect(anonymous.status).toBe(401);
+    await anonymous.body?.cancel();
+  });
+});
+
+describe('the NOTIFY bridge', () => {
+  it('publishes a change made outside the app once, and the app’s own changes are not doubled', async () => {
+    const kitchen = await screen(sol, 'sol');
+    const order = await createOrder(sol);
+    // Another program (a printer service, psql) moves the order: only the trigger knows.
+    const outside = new pg.Client({ connectionString: db.url });
+    await outside.connect();
+    try {
+      await outside.query(
+        "UPDATE orders SET status = 'preparing', updated_at = now() WHERE id = $1",
+        [order.id],
+      );
+    } finally {
+      await outside.end();
+    }
+    await waitFor('the bridged update', () => kitchen.eventsOf(order.id).length === 2, 10_000);
+    const [created, bridged] = kitchen.eventsOf(order.id);
+    expect(created?.eventType).toBe('order-created');
+    expect(bridged).toMatchObject({
+      eventType: 'order-updated',
+      room: 'restaurant:sol',
+      payload: { id: order.id, restaurantId: 'sol', status: 'preparing', table: '9' },
+    });
+
+    // A fence through the bridge again: anything the app's change had notified would be before it.
+    await api(`/api/orders/${order.id}`, sol, 'PATCH', { status: 'ready' });
+    const fence = new pg.Client({ connectionString: db.url });
+    await fence.connect();
+    await fence.query("UPDATE orders SET note = 'fence', updated_at = now() WHERE id = $1", [
+      order.id,
+    ]);
+    await fence.end();
+    await waitFor(
+      'the fence',
+      () =>
+        kitchen
+          .eventsOf(order.id)
+          .some(
+            (e) =>
+              e.payload && 'note' in e.payload && (e.payload as { note?: string }).note === 'fence',
+          ),
+      10_000,
+    );
+    const statuses = kitchen.eventsOf(order.id).map((e) => e.payload?.status);
+    expect(statuses).toEqual(['new', 'preparing', 'ready', 'ready']);
+  });
+});
+
+describe('when Postgres goes away', () => {
+  it('answers 503 with a clear error, says so in /health, and recovers by itself', async () => {
+    const proxy = await faultProxy(db.url);
+    const behind = await startPdv({ databaseUrl: proxy.url(db.url), instanceId: 'rt-pg' });
+    try {
+      const cookie = await loginCookie(behind.url, 'ana@sol.demo', 'demo-pdv');
+      proxy.cut();
+      const health = await fetch(`${behind.url}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'unavailable', postgres: 'down' });
+      const orders = await fetch(`${behind.url}/api/orders`, { headers: { cookie } });
+      // The session store answers first here (it needs the same database): a 503 all the same.
+      expect(orders.status).toBe(503);
+      expect(((await orders.json()) as { error: string }).error).toMatch(/unavailable/);
+
+      proxy.restore();
+      await waitFor(
+        'orders again',
+        async () =>
+          (await fetch(`${behind.url}/api/orders`, { headers: { cookie } })).status === 200,
+        15_000,
+      );
+      expect((await fetch(`${behind.url}/health`)).status).toBe(200);
+    } finally {
+      await behind.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('draining (SIGTERM)', () => {
+  it('tells screens when to come back, turns /health to 503, then refuses connections', async () => {
+    const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-drain' });
+    const cookie = await loginCookie(own.url, 'ana@sol.demo', 'demo-pdv');
+    const kitchen = await openScreen(own.url, cookie, 'sol');
+    const closing = own.close();
+    const { code, reason } = await kitchen.closed;
+    expect(code).toBe(1012);
+    expect(JSON.parse(reason).retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect((await own.pdv.health()).status).toBe('draining');
+    await closing;
+    await expect(fetch(`${own.url}/health`)).rejects.toThrow();
+  });
+});
