@@ -49,17 +49,21 @@ const url =
   (protocols: string[]): Parser<string | undefined> =>
   (raw) => {
     if (raw === undefined) return undefined;
-    let parsed: URL;
+    const expected = protocols.map((p) => `${p}//`).join(' or ');
+    let protocol: string | undefined;
     try {
-      parsed = new URL(raw);
-    } catch {
-      throw new Error(`is not a URL (expected ${protocols.join(' or ')}//...)`);
-    }
-    if (!protocols.includes(parsed.protocol)) {
-      throw new Error(`must start with ${protocols.join(' or ')}//, got ${parsed.protocol}//`);
+      protocol = new URL(raw).protocol;
+    } catch {}
+    if (protocol === undefined || !protocols.includes(protocol)) {
+      throw new Error(`must be a URL starting with ${expected}, got "${redact(raw)}"`);
     }
     return raw;
   };
+
+/** A URL with its password hidden, for error messages that end up in logs. */
+function redact(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
 
 const field = <K extends keyof Config>(f: Field<K>) => f;
 

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV_SCHEMA, loadConfig } from '../src/config.js';
+
+const SECRET = 'a'.repeat(32);
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('the configuration schema', () => {
+  it('lists every variable the app reads', () => {
+    expect(ENV_SCHEMA.map((v) => v.name)).toEqual([
+      'PORT',
+      'REDIS_URL',
+      'DATABASE_URL',
+      'SESSION_SECRET',
+      'TRUST_PROXY',
+      'INSTANCE_ID',
+      'BANCADA_FANOUT',
+    ]);
+  });
+
+  it('runs on nothing at all in development: embedded defaults', () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      redisUrl: undefined,
+      databaseUrl: undefined,
+      sessionSecret: undefined,
+      trustProxy: false,
+      instanceId: undefined,
+      fanout: 'on',
+      production: false,
+    });
+  });
+
+  it('reads a full production environment', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PORT: '10000',
+      REDIS_URL: 'rediss://default:pw@kv:6380',
+      DATABASE_URL: 'postgresql://u:p@db:5432/pdv',
+      SESSION_SECRET: `${SECRET},${'b'.repeat(40)}`,
+      TRUST_PROXY: '1',
+      INSTANCE_ID: 'web-3',
+      BANCADA_FANOUT: 'dry-run',
+    });
+    expect(config).toMatchObject({
+      port: 10000,
+      trustProxy: 1,
+      fanout: 'dry-run',
+      production: true,
+    });
+  });
+
+  it('names every missing variable at once in production', () => {
+    expect(problems({ NODE_ENV: 'production' })).toEqual([
+      expect.stringMatching(/^REDIS_URL is required when NODE_ENV=production/),
+      expect.stringMatching(/^DATABASE_URL is required/),
+      expect.stringMatching(/^SESSION_SECRET is required/),
+    ]);
+  });
+
+  it('explains each bad value', () => {
+    expect(
+      problems({
+        PORT: 'eighty',
+        REDIS_URL: 'localhost:6379',
+        DATABASE_URL: 'mysql://root:hunter2@db/pdv',
+        SESSION_SECRET: 'short',
+        TRUST_PROXY: 'yes please!',
+        INSTANCE_ID: 'has spaces',
+        BANCADA_FANOUT: 'maybe',
+      }),
+    ).toEqual([
+      'PORT must be a whole number from 0 to 65535, got "eighty"',
+      'REDIS_URL must be a URL starting with redis:// or rediss://, got "localhost:6379"',
+      'DATABASE_URL must be a URL starting with postgres:// or postgresql://, got "mysql://root:***@db/pdv"',
+      'SESSION_SECRET each secret must be at least 32 characters (openssl rand -hex 32)',
+      'TRUST_PROXY must be true, false, a hop count or addresses, got "yes please!"',
+      'INSTANCE_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
+      'BANCADA_FANOUT must be on, dry-run or off, got "maybe"',
+    ]);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({
+      redisUrl: undefined,
+      port: 3000,
+    });
+  });
+});
