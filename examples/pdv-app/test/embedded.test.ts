@@ -50,15 +50,17 @@ describe('on embedded defaults', () => {
     const cookie = await loginCookie(pdv.url, 'ana@sol.demo', 'demo-pdv');
     const kitchen = await openScreen(pdv.url, cookie, 'sol');
     try {
-      const menu = await (await fetch(`${pdv.url}/api/menu`, { headers: { cookie } })).json();
+      const menu = (await (await fetch(`${pdv.url}/api/menu`, { headers: { cookie } })).json()) as {
+        items: Array<{ id: number; priceCents: number }>;
+      };
       const response = await fetch(`${pdv.url}/api/orders`, {
         method: 'POST',
         headers: { cookie, 'content-type': 'application/json' },
-        body: JSON.stringify({ table: '2', items: [{ menuItemId: menu.items[0].id, qty: 3 }] }),
+        body: JSON.stringify({ table: '2', items: [{ menuItemId: menu.items[0]?.id, qty: 3 }] }),
       });
       expect(response.status).toBe(201);
-      const order = await response.json();
-      expect(order.totalCents).toBe(menu.items[0].priceCents * 3);
+      const order = (await response.json()) as { id: number; totalCents: number };
+      expect(order.totalCents).toBe((menu.items[0]?.priceCents ?? 0) * 3);
       await expect
         .poll(() => kitchen.eventsOf(order.id).map((e) => e.eventType))
         .toEqual(['order-created']);
