@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ENV_SCHEMA, loadConfig } from '../src/config.js';
 
@@ -93,5 +94,10 @@ describe('the configuration schema', () => {
       redisUrl: undefined,
       port: 3000,
     });
+  });
+
+  it('is documented: the README lists every variable', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    for (const { name } of ENV_SCHEMA) expect(readme, name).toContain(`| \`${name}\` |`);
   });
 });
