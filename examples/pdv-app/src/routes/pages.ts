@@ -1,10 +1,6 @@
-import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response, Router } from 'express';
+import { CLIENT_SDK, PUBLIC_DIR as PUBLIC } from '../paths.js';
 import { currentUser } from '../session-user.js';
-
-// Both src/ (tests) and dist/ (npm start) sit one level below the app's folder.
-const PUBLIC = fileURLToPath(new URL('../public/', import.meta.url));
-const CLIENT_SDK = fileURLToPath(import.meta.resolve('@bancada/realtime/client'));
 
 const page = (name: string) => (_req: Request, res: Response) =>
   res.sendFile(`${name}.html`, { root: PUBLIC, headers: { 'Cache-Control': 'no-cache' } });
