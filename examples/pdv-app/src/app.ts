@@ -30,8 +30,6 @@ export interface PdvAppOptions {
   prefix?: string;
   /** Failed logins allowed per client IP in 15 minutes. */
   loginAttempts?: number;
-  /** WebSocket + SSE connections per client IP (counted across instances with Redis). */
-  maxConnectionsPerIp?: number;
   /** How long `close()` waits for in-flight requests before cutting them. */
   drainTimeoutMs?: number;
 }
@@ -102,7 +100,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     // LISTEN needs a real server: PGlite does not deliver notifications to socket clients.
     bridgeDatabaseUrl: database.mode === 'postgres' ? database.connectionString : undefined,
     prefix,
-    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
     registry,
     logger,
   });

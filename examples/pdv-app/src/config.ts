@@ -18,6 +18,8 @@ export interface Config {
   trustProxy: boolean | number | string;
   instanceId: string | undefined;
   fanout: FanoutMode;
+  /** WebSocket + SSE connections per client IP, across instances with Redis. */
+  maxConnectionsPerIp: number;
   production: boolean;
 }
 
@@ -152,6 +154,22 @@ export const ENV_SCHEMA = [
       if (raw === undefined) return 'on';
       if (raw === 'on' || raw === 'off' || raw === 'dry-run') return raw;
       throw new Error(`must be on, dry-run or off, got "${raw}"`);
+    },
+  }),
+  field({
+    key: 'maxConnectionsPerIp',
+    name: 'PDV_MAX_CONNECTIONS_PER_IP',
+    description:
+      'WebSocket and SSE connections one client IP may hold (a restaurant behind one NAT has several screens)',
+    default: '50',
+    requiredInProduction: false,
+    parse: (raw) => {
+      if (raw === undefined) return 50;
+      const max = Number(raw);
+      if (!Number.isInteger(max) || max < 1 || max > 1_000_000) {
+        throw new Error(`must be a whole number from 1 to 1000000, got "${raw}"`);
+      }
+      return max;
     },
   }),
 ] as const;

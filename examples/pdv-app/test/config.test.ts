@@ -24,6 +24,7 @@ describe('the configuration schema', () => {
       'TRUST_PROXY',
       'INSTANCE_ID',
       'BANCADA_FANOUT',
+      'PDV_MAX_CONNECTIONS_PER_IP',
     ]);
   });
 
@@ -36,6 +37,7 @@ describe('the configuration schema', () => {
       trustProxy: false,
       instanceId: undefined,
       fanout: 'on',
+      maxConnectionsPerIp: 50,
       production: false,
     });
   });
@@ -77,6 +79,7 @@ describe('the configuration schema', () => {
         TRUST_PROXY: 'yes please!',
         INSTANCE_ID: 'has spaces',
         BANCADA_FANOUT: 'maybe',
+        PDV_MAX_CONNECTIONS_PER_IP: '0',
       }),
     ).toEqual([
       'PORT must be a whole number from 0 to 65535, got "eighty"',
@@ -86,6 +89,7 @@ describe('the configuration schema', () => {
       'TRUST_PROXY must be true, false, a hop count or addresses, got "yes please!"',
       'INSTANCE_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
       'BANCADA_FANOUT must be on, dry-run or off, got "maybe"',
+      'PDV_MAX_CONNECTIONS_PER_IP must be a whole number from 1 to 1000000, got "0"',
     ]);
   });
 

@@ -135,6 +135,35 @@ describe('kitchen screens', () => {
   });
 });
 
+describe('the connection limit', () => {
+  it('refuses a screen past PDV_MAX_CONNECTIONS_PER_IP with 429, and frees the slot on close', async () => {
+    const small = await startPdv({
+      databaseUrl: db.url,
+      instanceId: 'rt-limit',
+      maxConnectionsPerIp: 2,
+    });
+    try {
+      const cookie = await loginCookie(small.url, 'ana@sol.demo', 'demo-pdv');
+      const first = await openScreen(small.url, cookie, 'sol');
+      const second = await openScreen(small.url, cookie, 'sol');
+      expect(await upgradeStatus(small.url, { origin: small.url, cookie })).toBe(429);
+      const sse = await fetch(`${small.url}/events?restaurantId=sol`, { headers: { cookie } });
+      expect(sse.status).toBe(429);
+      expect(sse.headers.get('retry-after')).toMatch(/^\d+$/);
+      await sse.body?.cancel();
+      first.close();
+      await first.closed;
+      await waitFor(
+        'the slot back',
+        async () => (await upgradeStatus(small.url, { origin: small.url, cookie })) === 101,
+      );
+      second.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('the NOTIFY bridge', () => {
   it('publishes a change made outside the app once, and the app’s own changes are not doubled', async () => {
     const kitchen = await screen(sol, 'sol');

@@ -33,6 +33,9 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   if (options.redisUrl) env.REDIS_URL = options.redisUrl;
   if (options.instanceId) env.INSTANCE_ID = options.instanceId;
+  if (options.maxConnectionsPerIp) {
+    env.PDV_MAX_CONNECTIONS_PER_IP = String(options.maxConnectionsPerIp);
+  }
   const logger = recordingLogger();
   const pdv = await createPdvApp({
     config: loadConfig(env),
@@ -40,9 +43,6 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
     dataDir: 'memory://',
     prefix: options.prefix ?? 'pdv-test:',
     ...(options.loginAttempts !== undefined ? { loginAttempts: options.loginAttempts } : {}),
-    ...(options.maxConnectionsPerIp !== undefined
-      ? { maxConnectionsPerIp: options.maxConnectionsPerIp }
-      : {}),
   });
   const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
   return {
