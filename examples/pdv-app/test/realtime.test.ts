@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createDatabase, faultProxy, type TestDatabase, waitFor } from '@bancada/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -254,5 +256,30 @@ describe('draining (SIGTERM)', () => {
     expect((await own.pdv.health()).status).toBe('draining');
     await closing;
     await expect(fetch(`${own.url}/health`)).rejects.toThrow();
+  });
+
+  it('finishes a request that was in flight when the drain began', async () => {
+    const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight' });
+    // A login whose body is still on its way when the instance is told to stop.
+    const body = JSON.stringify({ email: 'ana@sol.demo', password: 'demo-pdv' });
+    const requested = once(own.pdv.server, 'request');
+    const socket = connect(own.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    const ended = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(
+      `POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await requested; // its headers are in: the app is working on it
+    const closing = own.close();
+    await waitFor('the drain to begin', async () => (await own.pdv.health()).status === 'draining');
+    socket.write(body.slice(10));
+    await ended;
+    await closing;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(answer).toContain('"restaurant":{"id":"sol"');
   });
 });
