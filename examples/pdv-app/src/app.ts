@@ -125,7 +125,11 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
       'Content-Security-Policy':
         "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     });
-    if (draining) res.set('Connection', 'close'); // the next request goes to another instance
+    if (draining)
+      res.set('Connection', 'close'); // the next request goes to another instance
+    // A request that began before the drain leaves its keep-alive connection idle once it is
+    // answered: close it then, so the drain ends now rather than at the keep-alive timeout.
+    else res.once('finish', () => draining && setImmediate(() => server.closeIdleConnections()));
     next();
   });
   const healthSources = {

@@ -4,6 +4,7 @@ import {
   createHub,
   createPgBridge,
   type Hub,
+  HubClosedError,
   type PgBridge,
   restaurantRoom,
 } from '@bancada/realtime';
@@ -92,8 +93,15 @@ export function createRealtime(settings: RealtimeSettings): RealtimeParts {
     bridge,
     limiter,
     publishOrder(type, order) {
-      // Never rejects; local screens get it at once, others through Redis.
-      void hub.toRestaurant(order.restaurantId, { eventType: type, payload: order });
+      try {
+        // Never rejects; local screens get it at once, others through Redis.
+        void hub.toRestaurant(order.restaurantId, { eventType: type, payload: order });
+      } catch (error) {
+        // The order is committed: a drain that closed the hub must not turn that into a 500.
+        // This instance's screens were just closed; they reload the list when they reconnect.
+        if (!(error instanceof HubClosedError)) throw error;
+        logger.warn(`realtime: hub closed, ${type} of order ${order.id} not published`);
+      }
     },
   };
 }

@@ -39,12 +39,14 @@ async function screen(cookie: string, restaurantId: string): Promise<Screen> {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the API, checked by each test
+type Json = any;
+
 async function api(
   path: string,
   cookie: string,
   method = 'GET',
   body?: unknown,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: Json }> {
   const response = await fetch(`${pdv.url}${path}`, {
     method,
     headers: { cookie, 'content-type': 'application/json' },
@@ -258,10 +260,12 @@ describe('draining (SIGTERM)', () => {
     await expect(fetch(`${own.url}/health`)).rejects.toThrow();
   });
 
-  it('finishes a request that was in flight when the drain began', async () => {
-    const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight' });
-    // A login whose body is still on its way when the instance is told to stop.
-    const body = JSON.stringify({ email: 'ana@sol.demo', password: 'demo-pdv' });
+  /** Sends a request whose body is still on its way when the instance is told to stop. */
+  async function requestAcrossTheDrain(
+    own: Awaited<ReturnType<typeof startPdv>>,
+    head: string,
+    body: string,
+  ): Promise<string> {
     const requested = once(own.pdv.server, 'request');
     const socket = connect(own.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -271,7 +275,7 @@ describe('draining (SIGTERM)', () => {
     });
     const ended = new Promise((resolve) => socket.once('close', resolve));
     socket.write(
-      `POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+      `${head}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
     );
     await requested; // its headers are in: the app is working on it
     const closing = own.close();
@@ -279,7 +283,42 @@ describe('draining (SIGTERM)', () => {
     socket.write(body.slice(10));
     await ended;
     await closing;
+    return answer;
+  }
+
+  it('finishes a request that was in flight when the drain began', async () => {
+    const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight' });
+    const body = JSON.stringify({ email: 'ana@sol.demo', password: 'demo-pdv' });
+    const answer = await requestAcrossTheDrain(own, 'POST /api/login HTTP/1.1', body);
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
     expect(answer).toContain('"restaurant":{"id":"sol"');
+  });
+
+  it('answers 201 for an order taken while the hub was closing, and keeps it', async () => {
+    const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight-order' });
+    const cookie = await loginCookie(own.url, 'ana@sol.demo', 'demo-pdv');
+    const menu: Json = await (await fetch(`${own.url}/api/menu`, { headers: { cookie } })).json();
+    const note = `taken during the drain ${Date.now()}`;
+    const body = JSON.stringify({
+      table: 'D1',
+      note,
+      items: [{ menuItemId: menu.items[0].id, qty: 1 }],
+    });
+    const answer = await requestAcrossTheDrain(
+      own,
+      `POST /api/orders HTTP/1.1\r\nCookie: ${cookie}`,
+      body,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 201 Created/);
+    const check = new pg.Client({ connectionString: db.url });
+    await check.connect();
+    try {
+      const saved = await check.query('SELECT count(*)::int AS n FROM orders WHERE note = $1', [
+        note,
+      ]);
+      expect(saved.rows[0].n).toBe(1);
+    } finally {
+      await check.end();
+    }
   });
 });
