@@ -232,3 +232,25 @@ describe('the checks themselves', () => {
     expect(danglingReferences(broken)).toEqual(['DATABASE_URL']);
   });
 });
+
+describe('nginx configurations', () => {
+  const configs = ['nginx.docker.conf', 'nginx.cluster.conf.template'].map(
+    (name) => [name, readFileSync(new URL(`../deploy/${name}`, import.meta.url), 'utf8')] as const,
+  );
+
+  // nginx hands a location the server's proxy_set_header lines only if it sets none itself:
+  // a /ws block with only Upgrade and Connection would lose the client's address and Host.
+  it.each(configs)(
+    '%s: every location that sets headers keeps Host and the client address',
+    (_, conf) => {
+      const locations = [...conf.matchAll(/location\s+(\S+)\s*\{([^}]*)\}/g)];
+      const setting = locations.filter(([, , body]) => /proxy_set_header/.test(body!));
+      expect(setting.map(([, path]) => path)).toContain('/ws');
+      for (const [, path, body] of setting) {
+        for (const header of ['Host $http_host', 'X-Forwarded-For $proxy_add_x_forwarded_for']) {
+          expect(body, `location ${path}`).toContain(`proxy_set_header ${header};`);
+        }
+      }
+    },
+  );
+});
