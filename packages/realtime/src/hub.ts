@@ -502,6 +502,14 @@ export class Hub {
     for (const room of this.lastDelivered.keys()) {
       if (!this.catchingUp.has(room)) void this.catchUp(room);
     }
+    // Rooms whose clients have had no event since they joined have no position to catch up
+    // from: what other instances sent meanwhile, and their marks of what they lost, went by
+    // unheard. Say so rather than stay silent.
+    for (const room of this.rooms.names()) {
+      if (this.hasHistory(room) && !this.lastDelivered.has(room) && !this.catchingUp.has(room)) {
+        this.gapTo(room);
+      }
+    }
   }
 
   private rejected(reason: string, channel: string): void {

@@ -184,6 +184,38 @@ describe('history and resume', () => {
     expect(far.messages.some((m) => m.type === 'gap')).toBe(true);
   }, 60_000);
 
+  it('tells a client gap after its instance lost Redis, even before any event of its room reached it', async () => {
+    const redis = await startRedis();
+    afterThisTest(() => redis.stop());
+    const proxy = await faultProxy(redis.url);
+    afterThisTest(() => proxy.close());
+    const prefix = keyPrefix('realtime-history-fresh-room');
+    const one = await startHub({ redis: redis.url, prefix, history: true, instanceId: 'hub-1' });
+    const two = await startHub({
+      redis: proxy.url(redis.url),
+      prefix,
+      history: true,
+      instanceId: 'hub-2',
+    });
+    await Promise.all([one.hub.ready(5_000), two.hub.ready(5_000)]);
+    // Joined, but no event of the room has reached hub 2 yet: it has no position to catch up from.
+    const far = await joinedClient(two.wsUrl, alice, room);
+
+    proxy.cut();
+    await waitFor('hub 2 degraded', () => two.hub.stats().degraded, 10_000);
+    await one.hub.toRestaurant('a', { eventType: 'tick', payload: 1 }); // hub 2 cannot hear it
+    proxy.restore();
+    await waitFor('hub 2 back', () => !two.hub.stats().degraded, 10_000);
+
+    await waitFor(
+      'the missed event or a gap',
+      () => far.messages.some((m) => m.type === 'gap' || m.type === 'event'),
+      10_000,
+    );
+    const told = far.messages.filter((m) => m.type === 'gap' || m.type === 'event');
+    expect(told[0]).toMatchObject({ type: 'gap', room });
+  }, 30_000);
+
   it('neither holds a resuming client nor a publish for ever when Redis stops answering, and never doubles an event', async () => {
     const redis = await startRedis();
     afterThisTest(() => redis.stop());
