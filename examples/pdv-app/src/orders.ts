@@ -72,7 +72,7 @@ export class Orders {
   async list(restaurantId: string, statuses: readonly OrderStatus[]): Promise<Order[]> {
     const result = await this.pool.query<OrderRow>(
       `SELECT ${COLUMNS} FROM orders WHERE restaurant_id = $1 AND status = ANY($2::text[])
-       ORDER BY id LIMIT 200`,
+       ORDER BY id LIMIT 500`,
       [restaurantId, statuses],
     );
     return result.rows.map(toOrder);

@@ -10,7 +10,7 @@ export function pageRoutes(): Router {
   const router = Router();
   const loggedIn = (req: Request, res: Response, next: () => void) => {
     if (currentUser(req)) return next();
-    res.redirect(303, `/login?next=${encodeURIComponent(req.path)}`);
+    res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
   };
   router.get('/', (req, res) => res.redirect(303, currentUser(req) ? '/cashier' : '/login'));
   router.get('/login', page('login'));
