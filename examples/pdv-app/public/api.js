@@ -1,0 +1,64 @@
+/** A failed API call: the server's `{ error, message }` and the HTTP status (0: no answer). */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Calls the app's JSON API on this origin, with the session cookie. Resolves with the parsed
+ * body (undefined for 204); rejects with an ApiError. A 401 sends the browser to the login
+ * page, except for the login call itself, whose 401 means a wrong password.
+ */
+export async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(
+      0,
+      'network',
+      'The server cannot be reached. Check the network and try again.',
+    );
+  }
+  if (response.status === 204) return undefined;
+  const data = await response.json().catch(() => undefined);
+  if (response.ok) return data;
+  if (response.status === 401 && path !== '/api/login') goToLogin();
+  throw new ApiError(
+    response.status,
+    data?.error ?? `http_${response.status}`,
+    data?.message ?? `The server answered ${response.status} ${response.statusText}.`,
+  );
+}
+
+/** To the login page, which brings the user back here afterwards. */
+export function goToLogin() {
+  const here = `${location.pathname}${location.search}`;
+  location.assign(`/login?next=${encodeURIComponent(here)}`);
+}
+
+/**
+ * `raw` if it is a path on this site ("/kitchen?transport=sse"), else undefined. "//evil.example"
+ * and "/\evil.example" are other sites to a browser, and tabs or newlines are dropped from URLs
+ * ("/\t/evil.example" is "//evil.example"), so the resolved origin is what decides.
+ */
+export function localPath(raw) {
+  if (typeof raw !== 'string' || !raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  let url;
+  try {
+    url = new URL(raw, location.origin);
+  } catch {
+    return undefined;
+  }
+  if (url.origin !== location.origin) return undefined;
+  return `${url.pathname}${url.search}${url.hash}`;
+}
