@@ -1,0 +1,318 @@
+import { type IncomingMessage, request } from 'node:http';
+import { createDatabase, type PrivateRedis, startRedis, type TestDatabase } from '@bancada/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { type Cluster, findNginx, freePort, startCluster } from '../scripts/cluster.mjs';
+import { loginCookie } from './helpers/instances.js';
+
+// The whole deployment of `npm run cluster`: nginx (the generated config) in front of three
+// `node dist/server.js` processes on a private Redis and a private database. nginx must be
+// installed: without it startCluster throws "apt-get install nginx" and every test fails.
+
+interface Health {
+  status: string;
+  instance: string;
+  redis: string;
+  postgres: string;
+  modes: { database: string; realtime: string; fanout: string };
+}
+
+interface OrderEvent {
+  type: string;
+  eventType?: string;
+  room?: string;
+  code?: string;
+  ts?: number;
+  payload?: { id: number; restaurantId: string };
+}
+
+/** A GET from a chosen local address (all of 127.0.0.0/8 is this machine on Linux). */
+function getFrom(url: string, localAddress: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { localAddress }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * A client address that nginx's ip_hash sends to `instanceId`. ip_hash keys on the first three
+ * octets, so the candidates differ in the third: 127.0.<n>.1.
+ */
+async function addressServedBy(url: string, instanceId: string): Promise<string> {
+  for (let n = 1; n <= 200; n++) {
+    const address = `127.0.${n}.1`;
+    const { body } = await getFrom(`${url}/health`, address);
+    if ((JSON.parse(body) as Health).instance === instanceId) return address;
+  }
+  throw new Error(`no address in 127.0.1-200.1 is sent to ${instanceId}`);
+}
+
+interface Screen {
+  messages: OrderEvent[];
+  eventsOf(orderId: number): OrderEvent[];
+  socket: WebSocket;
+}
+
+/**
+ * A kitchen screen as a browser opens it: WebSocket through nginx with the session cookie and
+ * an Origin header, from `localAddress`, joined to its restaurant with the `auth` message.
+ */
+function openScreen(url: string, cookie: string, localAddress: string): Promise<Screen> {
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, {
+    headers: { cookie, origin: url },
+    localAddress,
+  });
+  const messages: OrderEvent[] = [];
+  return new Promise((resolve, reject) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as OrderEvent;
+      messages.push(message);
+      if (message.type === 'joined') {
+        resolve({
+          messages,
+          socket,
+          eventsOf: (id) => messages.filter((m) => m.type === 'event' && m.payload?.id === id),
+        });
+      }
+      if (message.type === 'error') reject(new Error(`join refused: ${message.code}`));
+    });
+    socket.on('error', reject);
+    socket.on('unexpected-response', (_req, res: IncomingMessage) =>
+      reject(new Error(`upgrade refused: ${res.statusCode}`)),
+    );
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'auth', restaurantId: 'sol' })));
+  });
+}
+
+/** The HTTP status a WebSocket upgrade from `localAddress` gets (101 when accepted). */
+function upgradeStatus(url: string, cookie: string, localAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, {
+      headers: { cookie },
+      localAddress,
+    });
+    socket.on('unexpected-response', (_req, res: IncomingMessage) => {
+      resolve(res.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.on('open', () => {
+      resolve(101);
+      socket.close();
+    });
+    socket.on('error', reject);
+  });
+}
+
+interface SseStream {
+  events: Array<{ event: OrderEvent; at: number }>;
+  close(): void;
+}
+
+/** An EventSource-like reader of /events through nginx; resolves once the stream is open. */
+function openSse(url: string, cookie: string): Promise<SseStream> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/events?restaurantId=sol`, {
+      headers: { cookie, accept: 'text/event-stream' },
+    });
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`SSE answered ${res.statusCode}`));
+        return;
+      }
+      const events: SseStream['events'] = [];
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end = buffer.indexOf('\n\n');
+        while (end !== -1) {
+          const data = buffer
+            .slice(0, end)
+            .split('\n')
+            .find((line) => line.startsWith('data: '));
+          if (data) events.push({ event: JSON.parse(data.slice(6)), at: Date.now() });
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf('\n\n');
+        }
+      });
+      resolve({ events, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('pdv-app cluster (npm run cluster): three instances behind nginx', () => {
+  let redis: PrivateRedis | undefined;
+  let database: TestDatabase | undefined;
+  let cluster: Cluster | undefined;
+  let url: string;
+  let cookie: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    database = await createDatabase('cluster');
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    cluster = await startCluster({
+      port: ports[0],
+      instancePorts: ports.slice(1),
+      redisUrl: redis.url,
+      databaseUrl: database.url,
+      installNginx: false, // never apt-get from a test: fail and say how instead
+      // The instances' lines are noise here (startCluster's errors quote their last lines);
+      // nginx writes only warnings and errors, which say why a request through it failed.
+      log: (name, line) => {
+        if (name === 'nginx') console.error(`[nginx] ${line}`);
+      },
+    });
+    url = cluster.url;
+    cookie = await loginCookie(url, 'ana@sol.demo', 'demo-pdv');
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await redis?.stop();
+    await database?.drop();
+  }, 60_000);
+
+  const createOrder = async (table: string) => {
+    const menu = (await (await fetch(`${url}/api/menu`, { headers: { cookie } })).json()) as {
+      items: Array<{ id: number }>;
+    };
+    const response = await fetch(`${url}/api/orders`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ table, items: [{ menuItemId: menu.items[0]?.id, qty: 2 }] }),
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as { id: number; restaurantId: string; totalCents: number };
+  };
+
+  it('answers /health through nginx from one of its instances', async () => {
+    const response = await fetch(`${url}/health`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('server')).toMatch(/^nginx/);
+    const health = (await response.json()) as Health;
+    expect(health.status).toBe('ok');
+    expect(cluster?.instances.map((i) => i.id)).toContain(health.instance);
+  });
+
+  it('runs three healthy instances on the shared Redis and Postgres (asked directly)', async () => {
+    const instances = cluster?.instances ?? [];
+    expect(instances.map((i) => i.id)).toEqual(['pdv-1', 'pdv-2', 'pdv-3']);
+    for (const instance of instances) {
+      const response = await fetch(`${instance.url}/health`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({
+        status: 'ok',
+        instance: instance.id,
+        redis: 'up',
+        postgres: 'up',
+        modes: { database: 'postgres', realtime: 'redis', fanout: 'on' },
+      });
+    }
+  });
+
+  it('delivers an order created through nginx exactly once to a screen on every instance', async () => {
+    // One screen per instance, as a browser connects (Origin header): the order is created on
+    // whichever instance serves 127.0.0.1, so at least two screens get it through Redis.
+    const screens: Screen[] = [];
+    for (const instance of cluster?.instances ?? []) {
+      const address = await addressServedBy(url, instance.id);
+      screens.push(await openScreen(url, cookie, address));
+    }
+    try {
+      expect(screens.map((s) => s.messages[0])).toEqual(
+        screens.map(() => ({ type: 'joined', room: 'restaurant:sol' })),
+      );
+      const order = await createOrder('7');
+      expect(order.restaurantId).toBe('sol');
+      await waitFor('every screen to get the order', () =>
+        screens.every((s) => s.eventsOf(order.id).length > 0),
+      );
+      // Events of a room arrive in order: once a later order is there, a duplicate of the first
+      // would have arrived before it.
+      const fence = await createOrder('8');
+      await waitFor('every screen to get the second order', () =>
+        screens.every((s) => s.eventsOf(fence.id).length > 0),
+      );
+      for (const screen of screens) {
+        expect(screen.eventsOf(order.id)).toHaveLength(1);
+        expect(screen.eventsOf(order.id)[0]).toMatchObject({
+          type: 'event',
+          eventType: 'order-created',
+          room: 'restaurant:sol',
+          payload: { id: order.id, restaurantId: 'sol', totalCents: order.totalCents },
+        });
+      }
+    } finally {
+      for (const screen of screens) screen.socket.close();
+    }
+  });
+
+  it('streams the order over SSE through nginx at once, not when a buffer fills', async () => {
+    // The hub also sends X-Accel-Buffering: no, which alone would unbuffer this response; the
+    // config must not depend on it (another SSE endpoint, or a proxy that ignores it).
+    const events = /location \/events \{[^}]*\}/.exec(cluster?.nginx.config ?? '')?.[0];
+    expect(events).toContain('proxy_buffering off;');
+    const stream = await openSse(url, cookie);
+    try {
+      const order = await createOrder('9');
+      const sent = Date.now();
+      // A buffering proxy would hold this small event until its 4-8 KB buffer filled.
+      await waitFor('the SSE event', () =>
+        stream.events.some(({ event }) => event.payload?.id === order.id),
+      );
+      const got = stream.events.find(({ event }) => event.payload?.id === order.id);
+      expect(got?.event).toMatchObject({ type: 'event', eventType: 'order-created' });
+      expect((got?.at ?? Number.POSITIVE_INFINITY) - sent).toBeLessThan(1000);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('counts WebSocket connections per client address behind nginx, not per balancer', async () => {
+    // The instances' limit is 50 per client IP. Were X-Forwarded-For lost on /ws, every client
+    // would count as nginx's 127.0.0.1, and the 51st screen of the whole site would be refused.
+    const open: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 50; i++) {
+        const screen = await openScreen(url, cookie, '127.0.250.1');
+        open.push(screen.socket);
+      }
+      expect(await upgradeStatus(url, cookie, '127.0.250.1')).toBe(429);
+      expect(await upgradeStatus(url, cookie, '127.0.251.1')).toBe(101);
+    } finally {
+      for (const socket of open) socket.close();
+    }
+  });
+});
+
+describe('cluster setup without nginx', () => {
+  it('fails saying apt-get install nginx, and installs nothing', () => {
+    const saved = process.env.NGINX_BIN;
+    process.env.NGINX_BIN = '/nonexistent/nginx';
+    try {
+      expect(() => findNginx({ install: true })).toThrow(/apt-get install nginx/);
+    } finally {
+      if (saved === undefined) delete process.env.NGINX_BIN;
+      else process.env.NGINX_BIN = saved;
+    }
+  });
+});
