@@ -47,11 +47,13 @@ export function goToLogin() {
 }
 
 /**
- * `raw` if it is a path on this site ("/kitchen?transport=sse"), else undefined. "//evil.example"
- * and "/\evil.example" are other sites to a browser, and tabs or newlines are dropped from URLs
- * ("/\t/evil.example" is "//evil.example"), so the resolved origin is what decides.
+ * Where to go after login: `raw` as an absolute URL of this site if it is a path here
+ * ("/kitchen?transport=sse"), else undefined. "//evil.example" and "/\evil.example" are other
+ * sites to a browser; tabs and newlines are dropped from URLs, and "/./" or "/../" are resolved,
+ * so "/.//evil.example" comes out as "//evil.example". Hence the resolved URL is what is
+ * checked, and what is returned: never a path that a browser could read as another host.
  */
-export function localPath(raw) {
+export function localUrl(raw) {
   if (typeof raw !== 'string' || !raw.startsWith('/') || raw.startsWith('//')) return undefined;
   let url;
   try {
@@ -59,6 +61,6 @@ export function localPath(raw) {
   } catch {
     return undefined;
   }
-  if (url.origin !== location.origin) return undefined;
-  return `${url.pathname}${url.search}${url.hash}`;
+  if (url.origin !== location.origin || url.pathname.startsWith('//')) return undefined;
+  return url.href;
 }

@@ -1,9 +1,9 @@
-import { ApiError, api, localPath } from './api.js';
+import { ApiError, api, localUrl } from './api.js';
 
 const form = document.getElementById('login-form');
 const message = document.querySelector('[data-testid="login-error"]');
 const submit = document.querySelector('[data-testid="login-submit"]');
-const next = localPath(new URLSearchParams(location.search).get('next')) ?? '/cashier';
+const next = localUrl(new URLSearchParams(location.search).get('next')) ?? '/cashier';
 
 const MESSAGES = {
   invalid_credentials: 'Wrong email or password.',

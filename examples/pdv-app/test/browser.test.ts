@@ -454,6 +454,42 @@ describe('pdv-app in a browser: two instances on one Redis and one Postgres', ()
   }, 60_000);
 });
 
+describe('pdv-app login page', () => {
+  it('sends a user back only to a page of this site, whatever `next` says', async () => {
+    const pdv = instance(one);
+    const page = await (await newContext()).newPage();
+    await page.goto(`${pdv.url}/login`);
+    const offSite = [
+      '//evil.example',
+      '/\\evil.example',
+      '/\t/evil.example',
+      '/.//evil.example',
+      '/..//evil.example',
+      '/%2e//evil.example',
+      '/./\\evil.example',
+      'https://evil.example/',
+      'javascript:alert(1)',
+    ];
+    // The page's own module, as the login page loads it. A string, so that the test runner
+    // does not rewrite import() for Node.
+    const localUrl = (inputs: string[]) =>
+      page.evaluate(
+        `import('/assets/api.js').then(({ localUrl }) => ${JSON.stringify(inputs)}.map((input) => localUrl(input) ?? null))`,
+      );
+    expect(await localUrl(offSite)).toEqual(offSite.map(() => null));
+    const [here] = (await localUrl(['/kitchen?transport=sse'])) as string[];
+    expect(here).toBe(`${pdv.url}/kitchen?transport=sse`);
+
+    // End to end: after logging in through a crafted link, the browser is still on this site.
+    await page.goto(`${pdv.url}/login?next=${encodeURIComponent('/.//evil.example')}`);
+    await page.fill('[data-testid="email"]', SOL);
+    await page.fill('[data-testid="password"]', PASSWORD);
+    await page.click('[data-testid="login-submit"]');
+    await page.waitForURL(`${pdv.url}/cashier`);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
 /** A cashier and a kitchen of one restaurant on each instance, all connected. */
 async function fourScreens() {
   const [first, second] = [instance(one), instance(two)];
