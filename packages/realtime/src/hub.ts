@@ -91,6 +91,7 @@ export class Hub {
   /** Rooms being caught up from their history; live events of them wait here. */
   private readonly catchingUp = new Map<string, Envelope[]>();
   private mode: FanoutMode;
+  private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {
     published: 0,
@@ -243,14 +244,21 @@ export class Hub {
   /**
    * Stops accepting, tells every WebSocket client to come back later (close 1012 with a
    * JSON reason `{ "retryAfterMs" }`, jittered per client) and every SSE stream likewise
-   * (`retry:`), waits for them to go (at most a few seconds), then leaves Redis.
+   * (`retry:`), and waits for them to go (at most a few seconds). Publishing still works, so
+   * requests in flight can tell the other instances; `close()` then leaves Redis.
    */
+  drain(): Promise<void> {
+    this.draining ??= this.sendClientsAway();
+    return this.draining;
+  }
+
+  /** `drain()`, then leaves Redis: publishing afterwards throws a HubClosedError. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
+  private async sendClientsAway(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     for (const { server, listener } of this.attached) server.off('upgrade', listener);
     const gone = [...this.wsClients].map((client) => {
@@ -263,6 +271,10 @@ export class Hub {
     });
     for (const stream of [...this.sseClients]) stream.end(this.retryAfterMs());
     await Promise.all(gone);
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.drain();
     this.wss.close();
     await this.bus?.close();
     this.metrics?.unregister();
@@ -524,7 +536,7 @@ export class Hub {
 
   /** Origin, connection gate, then authentication: a principal and its slot, or a refusal. */
   private async admit(req: IncomingMessage): Promise<Admitted | Refusal> {
-    if (this.closing) {
+    if (this.draining) {
       return {
         status: 503,
         error: 'shutting_down',
@@ -611,7 +623,7 @@ export class Hub {
       );
       this.wsClients.add(client);
       this.rooms.add(client);
-      if (this.closing)
+      if (this.draining)
         client.close(CLOSE.restart, JSON.stringify({ retryAfterMs: this.retryAfterMs() }));
     });
   }
@@ -645,6 +657,10 @@ export class Hub {
       const stream = new SseClient(res, this, release);
       this.sseClients.add(stream);
       this.rooms.add(stream);
+      if (this.draining) {
+        stream.end(this.retryAfterMs()); // admitted just before the drain: sent away as well
+        return;
+      }
       // A browser that reconnects sends the id of the last event it saw (Last-Event-ID).
       const header = req.headers['last-event-id'];
       const since = typeof header === 'string' && header.length > 0 ? header : undefined;

@@ -8,6 +8,7 @@ import {
   joinedClient,
   openSse,
   startHub,
+  startInstances,
   type TestUser,
   waitFor,
 } from './helpers/hubs.js';
@@ -159,5 +160,24 @@ describe('graceful shutdown', () => {
     expect(() => hub.broadcast({ eventType: 'late' })).toThrow(HubClosedError);
     expect((await openSse(`${httpUrl}/events?restaurantId=a`, alice)).status).toBe(503);
     expect(hub.stats().connections).toEqual({ websocket: 0, sse: 0 });
+  });
+
+  it('drain() sends its clients away but still publishes to the other instances until close()', async () => {
+    const [one, two] = await startInstances(2);
+    const near = await joinedClient(one!.wsUrl, alice, 'restaurant:a');
+    const far = await joinedClient(two!.wsUrl, alice, 'restaurant:a');
+
+    await one!.hub.drain();
+    expect((await near.closed).code).toBe(1012);
+    expect((await openSse(`${one!.httpUrl}/events?restaurantId=a`, alice)).status).toBe(503);
+    // A request that was in flight when the drain began still reaches the other instance.
+    await one!.hub.toRestaurant('a', { eventType: 'order-created', payload: 1 });
+    const event = await far.next((m) => m.eventType === 'order-created', 'the late event');
+    expect(event.payload).toBe(1);
+
+    await one!.hub.close();
+    expect(() => one!.hub.toRestaurant('a', { eventType: 'order-created', payload: 2 })).toThrow(
+      HubClosedError,
+    );
   });
 });
