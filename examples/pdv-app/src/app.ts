@@ -164,7 +164,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const close = async () => {
     draining = true;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    await hub.close(); // 1012 with a jittered retry hint; SSE gets `retry:`
+    await hub.drain(); // 1012 with a jittered retry hint; SSE gets `retry:`
     server.closeIdleConnections();
     const timeout = setTimeout(
       () => server.closeAllConnections(),
@@ -172,6 +172,8 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     );
     await stopped;
     clearTimeout(timeout);
+    // Only now: requests in flight until here still published their order changes.
+    await hub.close();
     await Promise.allSettled([
       bridge?.close(),
       cache.close(),

@@ -97,8 +97,8 @@ export function createRealtime(settings: RealtimeSettings): RealtimeParts {
         // Never rejects; local screens get it at once, others through Redis.
         void hub.toRestaurant(order.restaurantId, { eventType: type, payload: order });
       } catch (error) {
-        // The order is committed: a drain that closed the hub must not turn that into a 500.
-        // This instance's screens were just closed; they reload the list when they reconnect.
+        // The order is committed: a request that outlived the drain's time limit, and so the
+        // hub, must not turn that into a 500. Screens reload the list when they reconnect.
         if (!(error instanceof HubClosedError)) throw error;
         logger.warn(`realtime: hub closed, ${type} of order ${order.id} not published`);
       }

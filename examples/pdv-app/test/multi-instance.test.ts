@@ -7,7 +7,12 @@ import {
   waitFor,
 } from '@bancada/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loginCookie, type RunningPdv, startPdv } from './helpers/instances.js';
+import {
+  loginCookie,
+  type RunningPdv,
+  requestAcrossTheDrain,
+  startPdv,
+} from './helpers/instances.js';
 import { openScreen, type Screen } from './helpers/screens.js';
 
 // Two instances of the app on one Redis and one Postgres, as behind a balancer: whichever
@@ -119,6 +124,40 @@ describe('two instances behind a balancer', () => {
       expect(otherRestaurant.messages.filter((m) => m.type === 'event')).toEqual([]);
     } finally {
       for (const screen of screens) screen.close();
+    }
+  });
+
+  it('deliver an order taken by a request in flight when its instance drains to the other', async () => {
+    const leaving = await startPdv({
+      databaseUrl: db.url,
+      redisUrl: redis,
+      prefix,
+      instanceId: 'pdv-3',
+    });
+    await leaving.pdv.hub.ready(5_000);
+    const cookie = await loginCookie(one.url, 'ana@sol.demo', 'demo-pdv');
+    const kitchen = await openScreen(two.url, cookie, 'sol');
+    try {
+      const menu = (await (await get(leaving, '/api/menu', cookie)).json()) as {
+        items: Array<{ id: number }>;
+      };
+      const body = JSON.stringify({
+        table: 'D2',
+        items: [{ menuItemId: menu.items[0]!.id, qty: 1 }],
+      });
+      const answer = await requestAcrossTheDrain(
+        leaving,
+        `POST /api/orders HTTP/1.1\r\nCookie: ${cookie}`,
+        body,
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 201 Created/);
+      const order = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { id: number };
+      await waitFor("the order on the other instance's kitchen", () =>
+        kitchen.eventsOf(order.id).some((m) => m.eventType === 'order-created'),
+      );
+    } finally {
+      kitchen.close();
+      await leaving.close();
     }
   });
 

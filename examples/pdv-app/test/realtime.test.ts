@@ -1,9 +1,12 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { createDatabase, faultProxy, type TestDatabase, waitFor } from '@bancada/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loginCookie, type RunningPdv, startPdv } from './helpers/instances.js';
+import {
+  loginCookie,
+  type RunningPdv,
+  requestAcrossTheDrain,
+  startPdv,
+} from './helpers/instances.js';
 import { openScreen, type Screen, upgradeStatus } from './helpers/screens.js';
 
 // Kitchen screens of one instance (no Redis): who receives which order change, through the
@@ -260,32 +263,6 @@ describe('draining (SIGTERM)', () => {
     await expect(fetch(`${own.url}/health`)).rejects.toThrow();
   });
 
-  /** Sends a request whose body is still on its way when the instance is told to stop. */
-  async function requestAcrossTheDrain(
-    own: Awaited<ReturnType<typeof startPdv>>,
-    head: string,
-    body: string,
-  ): Promise<string> {
-    const requested = once(own.pdv.server, 'request');
-    const socket = connect(own.port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    let answer = '';
-    socket.on('data', (chunk) => {
-      answer += chunk;
-    });
-    const ended = new Promise((resolve) => socket.once('close', resolve));
-    socket.write(
-      `${head}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
-    );
-    await requested; // its headers are in: the app is working on it
-    const closing = own.close();
-    await waitFor('the drain to begin', async () => (await own.pdv.health()).status === 'draining');
-    socket.write(body.slice(10));
-    await ended;
-    await closing;
-    return answer;
-  }
-
   it('finishes a request that was in flight when the drain began', async () => {
     const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight' });
     const body = JSON.stringify({ email: 'ana@sol.demo', password: 'demo-pdv' });
@@ -294,7 +271,7 @@ describe('draining (SIGTERM)', () => {
     expect(answer).toContain('"restaurant":{"id":"sol"');
   });
 
-  it('answers 201 for an order taken while the hub was closing, and keeps it', async () => {
+  it('answers 201 for an order taken during the drain, and keeps it', async () => {
     const own = await startPdv({ databaseUrl: db.url, instanceId: 'rt-inflight-order' });
     const cookie = await loginCookie(own.url, 'ana@sol.demo', 'demo-pdv');
     const menu: Json = await (await fetch(`${own.url}/api/menu`, { headers: { cookie } })).json();

@@ -1,4 +1,6 @@
-import { recordingLogger } from '@bancada/testkit';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { recordingLogger, waitFor } from '@bancada/testkit';
 import { createPdvApp, type PdvApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -68,4 +70,34 @@ export async function loginCookie(url: string, email: string, password: string):
   const cookie = response.headers.get('set-cookie')?.split(';')[0];
   if (!cookie) throw new Error('login answered 200 without a session cookie');
   return cookie;
+}
+
+/**
+ * Sends `head` (request line and headers, CRLF-separated) and the first bytes of `body`,
+ * starts the drain, then sends the rest: a request in flight when the instance is told to stop. Resolves
+ * with the raw answer once the connection is closed and the drain is over.
+ */
+export async function requestAcrossTheDrain(
+  own: RunningPdv,
+  head: string,
+  body: string,
+): Promise<string> {
+  const requested = once(own.pdv.server, 'request');
+  const socket = connect(own.port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let answer = '';
+  socket.on('data', (chunk) => {
+    answer += chunk;
+  });
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(
+    `${head}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+  );
+  await requested; // its headers are in: the app is working on it
+  const closing = own.close();
+  await waitFor('the drain to begin', async () => (await own.pdv.health()).status === 'draining');
+  socket.write(body.slice(10));
+  await ended;
+  await closing;
+  return answer;
 }
