@@ -58,9 +58,11 @@ async function main() {
     console.log('cluster: stopped');
     process.exit(0);
   };
-  // Ctrl-C also reaches the children (same process group); they and we stop together.
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // The children are in process groups of their own (see startChild): Ctrl-C, or a closed
+  // terminal, reaches only this process, which stops them in order.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => void shutdown(signal));
+  }
 
   try {
     buildApp();

@@ -38,7 +38,14 @@ export function printLine(name, line) {
  * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, log: (name: string, line: string) => void }} options
  */
 export function startChild(name, command, args, { cwd, env, log }) {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: Ctrl-C in the terminal reaches only us, and we stop the children in
+  // order (instances drain through nginx, then nginx) rather than all at once.
+  const child = spawn(command, args, {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   running.add(child);
   const tail = [];
   const exited = new Promise((resolve) => {
