@@ -81,14 +81,15 @@ export class HistoryStore {
 
   /**
    * What came after `since` in the room's history, oldest first, and whether that is all
-   * of it: false when entries after `since` were trimmed, or the history is gone.
+   * of it: false when entries after `since` were trimmed, or the history is gone (`exists`
+   * false: the room has no history at all).
    */
   async since(
     room: string,
     since: string,
-  ): Promise<{ entries: HistoryEntry[]; complete: boolean }> {
+  ): Promise<{ entries: HistoryEntry[]; complete: boolean; exists: boolean }> {
     const position = parseStreamId(since);
-    if (position === undefined) return { entries: [], complete: false };
+    if (position === undefined) return { entries: [], complete: false, exists: true };
     const key = this.keyOf(room);
     const [info, raw] = await this.bounded(
       Promise.all([
@@ -98,7 +99,7 @@ export class HistoryStore {
         this.redis().xrange(key, `(${since}`, '+', 'COUNT', this.options.maxReplay + 1),
       ]),
     );
-    if (info === undefined) return { entries: [], complete: false }; // no history at all
+    if (info === undefined) return { entries: [], complete: false, exists: false };
     const entries = raw.slice(0, this.options.maxReplay).map(([id, fields]) => toEntry(id, fields));
     // Trimming removes the oldest entries: nothing after `since` is gone if the oldest kept
     // one is not after it (an empty history: if nothing was added after it).
@@ -108,7 +109,7 @@ export class HistoryStore {
       raw.length <= this.options.maxReplay &&
       oldest !== undefined &&
       compareStreamIds(oldest, position) <= 0;
-    return { entries, complete };
+    return { entries, complete, exists: true };
   }
 
   /** Rejects when Redis does not answer within the timeout. */

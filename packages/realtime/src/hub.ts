@@ -49,6 +49,11 @@ type Admitted = { principal: Principal; release: () => void };
 const HISTORY_TIMEOUT_MS = 1000;
 /** Rooms remembered as having events that bypassed their history (see `taint`). */
 const MAX_TAINTED_ROOMS = 10_000;
+/**
+ * How far before the moment Redis was seen lost a quiet room's history is looked at: a loss
+ * is noticed a little late, and history positions come from Redis's clock, not ours.
+ */
+const LOSS_MARGIN_MS = 10_000;
 /** Own events remembered as delivered without a history position (see `publishWithHistory`). */
 const MAX_UNPOSITIONED = 10_000;
 
@@ -91,6 +96,8 @@ export class Hub {
   /** Rooms being caught up from their history; live events of them wait here. */
   private readonly catchingUp = new Map<string, Envelope[]>();
   private mode: FanoutMode;
+  /** When Redis was lost (this machine's clock), until the hub has recovered from it. */
+  private lostAt: number | undefined;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {
@@ -128,6 +135,9 @@ export class Hub {
         listener: {
           received: (envelope, missed) => this.received(envelope, missed),
           rejected: (reason, channel) => this.rejected(reason, channel),
+          lost: () => {
+            this.lostAt ??= Date.now();
+          },
           recovered: () => this.recovered(),
         },
       });
@@ -514,13 +524,37 @@ export class Hub {
     for (const room of this.lastDelivered.keys()) {
       if (!this.catchingUp.has(room)) void this.catchUp(room);
     }
-    // Rooms whose clients have had no event since they joined have no position to catch up
-    // from: what other instances sent meanwhile, and their marks of what they lost, went by
-    // unheard. Say so rather than stay silent.
+    const lostAt = this.lostAt;
+    this.lostAt = undefined;
     for (const room of this.rooms.names()) {
       if (this.hasHistory(room) && !this.lastDelivered.has(room) && !this.catchingUp.has(room)) {
-        this.gapTo(room);
+        void this.checkUnheard(room, lostAt);
       }
+    }
+  }
+
+  /**
+   * A room whose clients had no event since they joined has no position to catch up from:
+   * they get `gap` if its history changed since Redis was lost (or that cannot be told), and
+   * nothing if the room was quiet all along. Live events wait meanwhile, behind any gap.
+   */
+  private async checkUnheard(room: string, lostAt: number | undefined): Promise<void> {
+    this.catchingUp.set(room, []);
+    try {
+      if (lostAt === undefined || this.history === undefined) {
+        this.gapTo(room);
+        return;
+      }
+      const since = `${lostAt - LOSS_MARGIN_MS}-0`;
+      const { entries, complete, exists } = await this.history.since(room, since);
+      if (exists && (entries.length > 0 || !complete)) this.gapTo(room);
+    } catch (error) {
+      this.logOnce('catch-up', `realtime: could not read history: ${(error as Error)?.message}`);
+      this.gapTo(room);
+    } finally {
+      const waiting = this.catchingUp.get(room) ?? [];
+      this.catchingUp.delete(room);
+      for (const envelope of waiting) this.arrived(envelope);
     }
   }
 

@@ -13,6 +13,8 @@ export interface BusListener {
    * origin in its room never arrived before it.
    */
   received(envelope: Envelope, missedBefore: number): void;
+  /** Redis was lost: from here on, events of other instances may go by unheard. */
+  lost(): void;
   /** Both connections are back and every channel is subscribed again, after an outage. */
   recovered(): void;
   /** A message on one of our channels that is not a usable envelope. */
@@ -228,6 +230,7 @@ export class RedisBus {
     if (degraded && reason === undefined) return;
     this.wasDegraded = degraded;
     if (degraded) {
+      this.o.listener.lost();
       this.o.logger.warn(
         `realtime: redis unavailable (${reason}); delivering to this instance's clients only (degraded)`,
       );

@@ -6,6 +6,7 @@ import {
   connectClient,
   joinedClient,
   openSse,
+  rawRedis,
   startHub,
   startInstances,
   type TestUser,
@@ -14,6 +15,8 @@ import {
 
 const alice: TestUser = { name: 'alice', restaurantId: 'a' };
 const room = 'restaurant:a';
+const bob: TestUser = { name: 'bob', restaurantId: 'b' };
+const carol: TestUser = { name: 'carol', restaurantId: 'c' };
 
 /** Publishes `count` events numbered from `from`, a few at a time, as a busy kitchen would. */
 async function publishMany(hub: Pick<Hub, 'toRestaurant'>, from: number, count: number) {
@@ -184,7 +187,7 @@ describe('history and resume', () => {
     expect(far.messages.some((m) => m.type === 'gap')).toBe(true);
   }, 60_000);
 
-  it('tells a client gap after its instance lost Redis, even before any event of its room reached it', async () => {
+  it('tells a client gap after its instance lost Redis, even before any event of its room reached it, and clients of quiet rooms nothing', async () => {
     const redis = await startRedis();
     afterThisTest(() => redis.stop());
     const proxy = await faultProxy(redis.url);
@@ -200,6 +203,16 @@ describe('history and resume', () => {
     await Promise.all([one.hub.ready(5_000), two.hub.ready(5_000)]);
     // Joined, but no event of the room has reached hub 2 yet: it has no position to catch up from.
     const far = await joinedClient(two.wsUrl, alice, room);
+    // Two quiet rooms: one whose last event is an hour old, one that never had any.
+    const redisClient = await rawRedis(redis.url);
+    await redisClient.xadd(
+      `${prefix}ws:history:restaurant:b`,
+      `${Date.now() - 3_600_000}-0`,
+      'e',
+      '{}',
+    );
+    const quiet = await joinedClient(two.wsUrl, bob, 'restaurant:b');
+    const never = await joinedClient(two.wsUrl, carol, 'restaurant:c');
 
     proxy.cut();
     await waitFor('hub 2 degraded', () => two.hub.stats().degraded, 10_000);
@@ -214,6 +227,17 @@ describe('history and resume', () => {
     );
     const told = far.messages.filter((m) => m.type === 'gap' || m.type === 'event');
     expect(told[0]).toMatchObject({ type: 'gap', room });
+    // The quiet rooms missed nothing: their next event comes with no gap before it.
+    for (const [client, restaurant] of [
+      [quiet, 'b'],
+      [never, 'c'],
+    ] as const) {
+      await one.hub.toRestaurant(restaurant, { eventType: 'tick', payload: 2 });
+      await client.next((m) => m.type === 'event', `the next event of restaurant ${restaurant}`);
+      expect(client.messages.filter((m) => m.type === 'gap' || m.type === 'event')).toMatchObject([
+        { type: 'event', payload: 2 },
+      ]);
+    }
   }, 30_000);
 
   it('neither holds a resuming client nor a publish for ever when Redis stops answering, and never doubles an event', async () => {
