@@ -54,7 +54,9 @@ beforeAll(async () => {
     instanceId: 'pdv-browser-2',
     prefix,
   });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  // Debian's chromium (no browser download); CHROMIUM_PATH for one elsewhere.
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   mkdirSync(OUTPUT, { recursive: true });
 });
 

@@ -112,7 +112,7 @@ function upgradeStatus(url: string, cookie: string, localAddress: string): Promi
 }
 
 interface SseStream {
-  events: Array<{ event: OrderEvent; at: number }>;
+  events: Array<{ event: OrderEvent }>;
   close(): void;
 }
 
@@ -138,7 +138,7 @@ function openSse(url: string, cookie: string): Promise<SseStream> {
             .slice(0, end)
             .split('\n')
             .find((line) => line.startsWith('data: '));
-          if (data) events.push({ event: JSON.parse(data.slice(6)), at: Date.now() });
+          if (data) events.push({ event: JSON.parse(data.slice(6)) });
           buffer = buffer.slice(end + 2);
           end = buffer.indexOf('\n\n');
         }
@@ -168,10 +168,13 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
   beforeAll(async () => {
     redis = await startRedis();
     database = await createDatabase('cluster');
-    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    // Four different ports (the OS may hand the same free port out twice in a row).
+    const ports = new Set<number>();
+    while (ports.size < 4) ports.add(await freePort());
+    const [port, ...instancePorts] = ports;
     cluster = await startCluster({
-      port: ports[0],
-      instancePorts: ports.slice(1),
+      port,
+      instancePorts,
       redisUrl: redis.url,
       databaseUrl: database.url,
       installNginx: false, // never apt-get from a test: fail and say how instead
@@ -274,14 +277,13 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
     const stream = await openSse(url, cookie);
     try {
       const order = await createOrder('9');
-      const sent = Date.now();
-      // A buffering proxy would hold this small event until its 4-8 KB buffer filled.
+      // A buffering proxy would hold this small event until its 4-8 KB buffer filled: the
+      // stream stays open, so it would never come.
       await waitFor('the SSE event', () =>
         stream.events.some(({ event }) => event.payload?.id === order.id),
       );
       const got = stream.events.find(({ event }) => event.payload?.id === order.id);
       expect(got?.event).toMatchObject({ type: 'event', eventType: 'order-created' });
-      expect((got?.at ?? Number.POSITIVE_INFINITY) - sent).toBeLessThan(1000);
     } finally {
       stream.close();
     }
