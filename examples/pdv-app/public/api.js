@@ -40,6 +40,19 @@ export async function api(method, path, body) {
   );
 }
 
+/**
+ * The logged-in user and their restaurant (`GET /api/me`), or undefined when nobody is
+ * logged in: api() is then already sending the browser to the login page.
+ */
+export async function whoAmI() {
+  try {
+    return await api('GET', '/api/me');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return undefined;
+    throw error;
+  }
+}
+
 /** To the login page, which brings the user back here afterwards. */
 export function goToLogin() {
   const here = `${location.pathname}${location.search}`;

@@ -1,4 +1,4 @@
-import { ApiError, api } from './api.js';
+import { ApiError, api, whoAmI } from './api.js';
 import { liveOrders } from './live-orders.js';
 import {
   age,
@@ -264,12 +264,7 @@ async function loadMenu() {
   }
 }
 
-let me;
-try {
-  me = await api('GET', '/api/me');
-} catch (error) {
-  if (!(error instanceof ApiError && error.status === 401)) throw error; // else: to /login
-}
+const me = await whoAmI(); // nobody: on the way to /login
 
 let orders;
 if (me) {

@@ -1,4 +1,4 @@
-import { ApiError, api } from './api.js';
+import { ApiError, api, whoAmI } from './api.js';
 import { liveOrders } from './live-orders.js';
 import { age, el, minutesSince, showConnection, showSession, toast } from './ui.js';
 
@@ -131,12 +131,7 @@ async function advance(order) {
   }
 }
 
-let me;
-try {
-  me = await api('GET', '/api/me');
-} catch (error) {
-  if (!(error instanceof ApiError && error.status === 401)) throw error; // else: to /login
-}
+const me = await whoAmI(); // nobody: on the way to /login
 
 let orders;
 if (me) {

@@ -475,10 +475,9 @@ export class Hub {
   }
 
   /** Fills what this instance missed of a room from its history, then lets live events through. */
-  private async catchUp(room: string): Promise<void> {
+  private catchUp(room: string): Promise<void> {
     const last = this.lastDelivered.get(room);
-    if (!this.catchingUp.has(room)) this.catchingUp.set(room, []);
-    try {
+    return this.withLiveEventsHeld(room, async () => {
       if (last === undefined || this.history === undefined) return;
       const { entries, complete } = await this.history.since(room, `${last[0]}-${last[1]}`);
       if (!complete) this.gapTo(room);
@@ -486,13 +485,25 @@ export class Hub {
         const envelope = parseEnvelope(entry.text, room);
         if (typeof envelope !== 'string') this.arrived(envelope);
       }
+    });
+  }
+
+  /**
+   * Runs `work` (a read of the room's history) with the room's live events held back, then
+   * lets them through in order; positions already delivered are skipped. Its clients get
+   * `gap` if the history cannot be read. Holds from the call on, not from the first await.
+   */
+  private async withLiveEventsHeld(room: string, work: () => Promise<void>): Promise<void> {
+    if (!this.catchingUp.has(room)) this.catchingUp.set(room, []);
+    try {
+      await work();
     } catch (error) {
       this.logOnce('catch-up', `realtime: could not read history: ${(error as Error)?.message}`);
       this.gapTo(room);
     } finally {
       const waiting = this.catchingUp.get(room) ?? [];
       this.catchingUp.delete(room);
-      for (const envelope of waiting) this.arrived(envelope); // positions delivered are skipped
+      for (const envelope of waiting) this.arrived(envelope);
     }
   }
 
@@ -538,9 +549,8 @@ export class Hub {
    * they get `gap` if its history changed since Redis was lost (or that cannot be told), and
    * nothing if the room was quiet all along. Live events wait meanwhile, behind any gap.
    */
-  private async checkUnheard(room: string, lostAt: number | undefined): Promise<void> {
-    this.catchingUp.set(room, []);
-    try {
+  private checkUnheard(room: string, lostAt: number | undefined): Promise<void> {
+    return this.withLiveEventsHeld(room, async () => {
       if (lostAt === undefined || this.history === undefined) {
         this.gapTo(room);
         return;
@@ -548,14 +558,7 @@ export class Hub {
       const since = `${lostAt - LOSS_MARGIN_MS}-0`;
       const { entries, complete, exists } = await this.history.since(room, since);
       if (exists && (entries.length > 0 || !complete)) this.gapTo(room);
-    } catch (error) {
-      this.logOnce('catch-up', `realtime: could not read history: ${(error as Error)?.message}`);
-      this.gapTo(room);
-    } finally {
-      const waiting = this.catchingUp.get(room) ?? [];
-      this.catchingUp.delete(room);
-      for (const envelope of waiting) this.arrived(envelope);
-    }
+    });
   }
 
   private rejected(reason: string, channel: string): void {
