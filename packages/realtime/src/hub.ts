@@ -357,7 +357,7 @@ export class Hub {
         member.sendGap(room); // nothing kept to replay from
         return;
       }
-      const { entries, complete } = await this.history.since(room, since);
+      const { entries, complete } = await this.readHistory(room, since);
       if (!complete) member.sendGap(room);
       for (const entry of entries) {
         if (entry.gap) {
@@ -479,7 +479,7 @@ export class Hub {
     const last = this.lastDelivered.get(room);
     return this.withLiveEventsHeld(room, async () => {
       if (last === undefined || this.history === undefined) return;
-      const { entries, complete } = await this.history.since(room, `${last[0]}-${last[1]}`);
+      const { entries, complete } = await this.readHistory(room, `${last[0]}-${last[1]}`);
       if (!complete) this.gapTo(room);
       for (const entry of entries) {
         const envelope = parseEnvelope(entry.text, room);
@@ -505,6 +505,17 @@ export class Hub {
       this.catchingUp.delete(room);
       for (const envelope of waiting) this.arrived(envelope);
     }
+  }
+
+  /**
+   * Reads a room's history after `since`. After an outage the two connections come back
+   * apart: the subscriber can deliver an event that shows a hole while the connection that
+   * reads the history is still reconnecting. Wait for it (bounded) rather than take a hole
+   * that the history can fill for a gap.
+   */
+  private async readHistory(room: string, since: string): ReturnType<HistoryStore['since']> {
+    await this.bus?.ready(HISTORY_TIMEOUT_MS);
+    return this.history!.since(room, since);
   }
 
   /** Tells this instance's clients of the room that some of its events were lost. */
@@ -556,7 +567,7 @@ export class Hub {
         return;
       }
       const since = `${lostAt - LOSS_MARGIN_MS}-0`;
-      const { entries, complete, exists } = await this.history.since(room, since);
+      const { entries, complete, exists } = await this.readHistory(room, since);
       if (exists && (entries.length > 0 || !complete)) this.gapTo(room);
     });
   }

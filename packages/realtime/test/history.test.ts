@@ -1,4 +1,5 @@
 import { faultProxy, keyPrefix, startRedis } from '@bancada/testkit';
+import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { Hub } from '../src/index.js';
 import {
@@ -186,6 +187,48 @@ describe('history and resume', () => {
     );
     expect(far.messages.some((m) => m.type === 'gap')).toBe(true);
   }, 60_000);
+
+  it('fills a hole from the history, not with a gap, when its subscriber is back before the connection that reads the history', async () => {
+    const redis = await startRedis();
+    afterThisTest(() => redis.stop());
+    const proxy = await faultProxy(redis.url);
+    afterThisTest(() => proxy.close());
+    const prefix = keyPrefix('realtime-history-split-return');
+    const one = await startHub({ redis: redis.url, prefix, history: true, instanceId: 'hub-1' });
+    const two = await startHub({
+      redis: proxy.url(redis.url),
+      prefix,
+      history: true,
+      instanceId: 'hub-2',
+    });
+    const far = await joinedClient(two.wsUrl, alice, room);
+    await one.hub.toRestaurant('a', { eventType: 'tick', payload: 0 });
+    await waitFor('the first event', () => numbers(far).length === 1);
+
+    // Hub 2's two connections come back apart, as their jittered backoffs make them do: its
+    // publishing connection, which also reads the history, is held back here.
+    const commands = (two.hub as unknown as { bus: { commands: Redis } }).bus.commands;
+    const raw = await rawRedis(redis.url);
+    const listeners = async () => {
+      const channel = `${prefix}ws:room:${room}`;
+      const [, count] = (await raw.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+      return Number(count); // hub 1 has no client in the room: hub 2 is the only one
+    };
+    commands.disconnect();
+    proxy.cut();
+    await waitFor('hub 2 to stop listening', async () => (await listeners()) === 0);
+    for (const n of [1, 2, 3]) await one.hub.toRestaurant('a', { eventType: 'tick', payload: n });
+    proxy.restore();
+    await waitFor('hub 2 to listen again', async () => (await listeners()) === 1);
+    const heard = two.hub.stats().pubsubReceived;
+    await one.hub.toRestaurant('a', { eventType: 'tick', payload: 4 }); // shows hub 2 the hole
+    await waitFor('hub 2 to hear event 4', () => two.hub.stats().pubsubReceived > heard);
+    await commands.connect();
+
+    await waitFor('event 4', () => numbers(far).includes(4));
+    expect(far.messages.filter((m) => m.type === 'gap')).toEqual([]);
+    expect(numbers(far)).toEqual([0, 1, 2, 3, 4]);
+  });
 
   it('tells a client gap after its instance lost Redis, even before any event of its room reached it, and clients of quiet rooms nothing', async () => {
     const redis = await startRedis();
