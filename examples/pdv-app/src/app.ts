@@ -70,9 +70,15 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const sessions: SessionMiddleware = createSession({
     connectionString: database.connectionString,
     ...(config.sessionSecret ? { secret: config.sessionSecret.split(',') } : {}),
+    secure: config.cookieSecure,
     registry,
     logger,
   });
+  if (config.production && !config.cookieSecure) {
+    logger.warn(
+      'session: SESSION_COOKIE_SECURE=false in production: the session cookie travels over plain HTTP; serve the app over HTTPS and drop it',
+    );
+  }
   const cache: Cache = createCache({
     redis: config.redisUrl ?? false,
     prefix: `${prefix}cache:`,

@@ -14,6 +14,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Unset outside production: a random secret per process, with a warning. */
   sessionSecret: string | undefined;
+  /** The session cookie goes over HTTPS only. */
+  cookieSecure: boolean;
   /** Express's `trust proxy`: how many proxies (or which) sit in front of the app. */
   trustProxy: boolean | number | string;
   instanceId: string | undefined;
@@ -72,6 +74,20 @@ const field = <K extends keyof Config>(f: Field<K>) => f;
 /** The schema: one entry per variable, in the order the README lists them. */
 export const ENV_SCHEMA = [
   field({
+    key: 'production',
+    name: 'NODE_ENV',
+    description:
+      'production requires a shared Redis, Postgres and session secret, and sends the cookie over HTTPS only',
+    default: 'development: embedded defaults, a random secret',
+    requiredInProduction: false,
+    parse: (raw) => {
+      // A typo must not quietly start an instance of a cluster on its own embedded database.
+      if (raw === undefined || raw === 'development' || raw === 'test') return false;
+      if (raw === 'production') return true;
+      throw new Error(`must be production, development or test, got "${raw}"`);
+    },
+  }),
+  field({
     key: 'port',
     name: 'PORT',
     description: 'HTTP port to listen on',
@@ -114,6 +130,19 @@ export const ENV_SCHEMA = [
         throw new Error('each secret must be at least 32 characters (openssl rand -hex 32)');
       }
       return raw;
+    },
+  }),
+  field({
+    key: 'cookieSecure',
+    name: 'SESSION_COOKIE_SECURE',
+    description:
+      'true: the session cookie goes over HTTPS only (browsers then drop it on plain http://, so logins fail there)',
+    default: 'true in production, false otherwise',
+    requiredInProduction: false,
+    parse: (raw, production) => {
+      if (raw === undefined) return production;
+      if (raw === 'true' || raw === 'false') return raw === 'true';
+      throw new Error(`must be true or false, got "${raw}"`);
     },
   }),
   field({
@@ -182,7 +211,7 @@ export const ENV_SCHEMA = [
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const problems: string[] = [];
-  const config: Partial<Record<keyof Config, unknown>> = { production };
+  const config: Partial<Record<keyof Config, unknown>> = {};
   for (const f of ENV_SCHEMA) {
     const raw = env[f.name] === '' ? undefined : env[f.name];
     if (raw === undefined && production && f.requiredInProduction) {

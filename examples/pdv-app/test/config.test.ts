@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ENV_SCHEMA, loadConfig } from '../src/config.js';
 
@@ -17,15 +17,27 @@ function problems(env: NodeJS.ProcessEnv): string[] {
 describe('the configuration schema', () => {
   it('lists every variable the app reads', () => {
     expect(ENV_SCHEMA.map((v) => v.name)).toEqual([
+      'NODE_ENV',
       'PORT',
       'REDIS_URL',
       'DATABASE_URL',
       'SESSION_SECRET',
+      'SESSION_COOKIE_SECURE',
       'TRUST_PROXY',
       'INSTANCE_ID',
       'BANCADA_FANOUT',
       'PDV_MAX_CONNECTIONS_PER_IP',
     ]);
+  });
+
+  it('is the only way the app reads the environment', async () => {
+    const sources = await readdir(new URL('../src/', import.meta.url), { recursive: true });
+    for (const file of sources.filter((name) => name.endsWith('.ts'))) {
+      const text = await readFile(new URL(`../src/${file}`, import.meta.url), 'utf8');
+      const reads = text.match(/process\.env\b/g) ?? [];
+      // config.ts: the one default argument of loadConfig(); nowhere else.
+      expect(reads.length, file).toBe(file === 'config.ts' ? 1 : 0);
+    }
   });
 
   it('runs on nothing at all in development: embedded defaults', () => {
@@ -34,6 +46,7 @@ describe('the configuration schema', () => {
       redisUrl: undefined,
       databaseUrl: undefined,
       sessionSecret: undefined,
+      cookieSecure: false,
       trustProxy: false,
       instanceId: undefined,
       fanout: 'on',
@@ -58,7 +71,20 @@ describe('the configuration schema', () => {
       trustProxy: 1,
       fanout: 'dry-run',
       production: true,
+      cookieSecure: true,
     });
+  });
+
+  it('sends the cookie over plain HTTP in production only when told to', () => {
+    const production = {
+      NODE_ENV: 'production',
+      REDIS_URL: 'redis://kv:6379',
+      DATABASE_URL: 'postgres://db/pdv',
+      SESSION_SECRET: SECRET,
+    };
+    expect(loadConfig(production).cookieSecure).toBe(true);
+    expect(loadConfig({ ...production, SESSION_COOKIE_SECURE: 'false' }).cookieSecure).toBe(false);
+    expect(loadConfig({ SESSION_COOKIE_SECURE: 'true' }).cookieSecure).toBe(true);
   });
 
   it('names every missing variable at once in production', () => {
@@ -80,12 +106,16 @@ describe('the configuration schema', () => {
         INSTANCE_ID: 'has spaces',
         BANCADA_FANOUT: 'maybe',
         PDV_MAX_CONNECTIONS_PER_IP: '0',
+        NODE_ENV: 'prod',
+        SESSION_COOKIE_SECURE: 'yes',
       }),
     ).toEqual([
+      'NODE_ENV must be production, development or test, got "prod"',
       'PORT must be a whole number from 0 to 65535, got "eighty"',
       'REDIS_URL must be a URL starting with redis:// or rediss://, got "localhost:6379"',
       'DATABASE_URL must be a URL starting with postgres:// or postgresql://, got "mysql://root:***@db/pdv"',
       'SESSION_SECRET each secret must be at least 32 characters (openssl rand -hex 32)',
+      'SESSION_COOKIE_SECURE must be true or false, got "yes"',
       'TRUST_PROXY must be true, false, a hop count or addresses, got "yes please!"',
       'INSTANCE_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
       'BANCADA_FANOUT must be on, dry-run or off, got "maybe"',

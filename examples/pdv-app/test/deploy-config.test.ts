@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { recordingLogger } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { createPdvApp } from '../src/app.js';
 import { ConfigError, ENV_SCHEMA, loadConfig } from '../src/config.js';
+import { DEMO_PASSWORD, DEMO_RESTAURANTS } from '../src/seed.js';
 
 type Env = Record<string, string>;
 
@@ -41,7 +44,6 @@ const readYaml = <T>(file: string): T =>
 
 /** Set by the deploy files but read by something other than ENV_SCHEMA. */
 const NOT_IN_SCHEMA = new Set([
-  'NODE_ENV', // loadConfig()'s production switch
   'NODE_VERSION', // Render's build picks the Node version from it
 ]);
 
@@ -111,6 +113,32 @@ function danglingReferences(blueprint: Blueprint): string[] {
   );
 }
 
+/**
+ * Starts the app on a deploy file's environment (Redis and Postgres swapped for embedded
+ * ones: those hosts exist only there), logs in as its proxy would forward a browser's request,
+ * and returns the Set-Cookie header (what the browser would keep) and what the app logged.
+ */
+async function loginBehindProxy(
+  env: Env,
+  protocol: 'http' | 'https',
+): Promise<{ cookie: string | null; logs: string[] }> {
+  const config = { ...loadConfig(env), redisUrl: undefined, databaseUrl: undefined };
+  const logger = recordingLogger();
+  const pdv = await createPdvApp({ config, logger, dataDir: 'memory://' });
+  try {
+    const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
+    const response = await fetch(`${url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': protocol },
+      body: JSON.stringify({ email: DEMO_RESTAURANTS[0]!.user.email, password: DEMO_PASSWORD }),
+    });
+    expect(response.status).toBe(200);
+    return { cookie: response.headers.get('set-cookie'), logs: logger.lines };
+  } finally {
+    await pdv.close();
+  }
+}
+
 const configProblems = (env: Env): string[] => {
   try {
     loadConfig(env);
@@ -151,6 +179,11 @@ describe('render.yaml', () => {
       expect(loadConfig(env)).toMatchObject({ production: true, trustProxy: 1 });
     });
   });
+
+  it("sets a Secure session cookie behind Render's HTTPS", async () => {
+    const { cookie } = await loginBehindProxy(renderEnv(webServices[0]!), 'https');
+    expect(cookie).toMatch(/^sid=.*; Secure/);
+  }, 30_000);
 
   it('refers only to databases and services it defines', () => {
     expect(danglingReferences(blueprint)).toEqual([]);
@@ -196,6 +229,17 @@ describe('docker-compose.yml', () => {
       expect(() => composeEnv(app, {})).toThrow(/SESSION_SECRET is not set/);
     });
   });
+
+  // Its nginx serves plain http://localhost:8080: a Secure cookie would never be set there.
+  it('keeps a login over the plain HTTP its nginx serves', async () => {
+    const { cookie, logs } = await loginBehindProxy(composeEnv(apps[0]![1], shell), 'http');
+    expect(cookie).toMatch(/^sid=/);
+    expect(cookie).not.toMatch(/Secure/);
+    // and says at start that this is not for the internet as it is
+    expect(logs).toContainEqual(
+      expect.stringMatching(/^warn session: SESSION_COOKIE_SECURE=false/),
+    );
+  }, 30_000);
 
   it('puts exactly the app services behind nginx, on the port they listen on', () => {
     const conf = readFileSync(new URL('../deploy/nginx.docker.conf', import.meta.url), 'utf8');
