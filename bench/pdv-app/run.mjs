@@ -95,9 +95,12 @@ async function login(url, email) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email, password: PASSWORD }),
   });
-  const cookie = response.headers.get('set-cookie')?.split(';')[0];
-  if (response.status !== 200 || !cookie) throw new Error(`login as ${email}: ${response.status}`);
-  return cookie;
+  // The session cookie and the balancer's pdv_restaurant, as a browser would send them back.
+  const cookies = response.headers.getSetCookie().map((line) => line.split(';')[0]);
+  if (response.status !== 200 || !cookies.some((c) => c.startsWith('sid='))) {
+    throw new Error(`login as ${email}: ${response.status}`);
+  }
+  return cookies.join('; ');
 }
 
 /** `sessions` logins per restaurant (a login is a deliberate scrypt: kept few), and its menu. */

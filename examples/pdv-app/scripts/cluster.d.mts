@@ -18,6 +18,8 @@ export interface ClusterOptions {
   installNginx?: boolean;
   /** Shared by every instance. @default a random one per call */
   sessionSecret?: string;
+  /** nginx sends each restaurant's requests to one instance, not each client address's. @default false */
+  byRestaurant?: boolean;
   /** Extra environment variables for the instances. */
   env?: NodeJS.ProcessEnv;
   /** @default prefixed lines on stdout */
@@ -48,6 +50,7 @@ export function startCluster(options: ClusterOptions): Promise<Cluster>;
 export function renderNginxConfig(options: {
   port: number;
   instances: Array<{ id: string; port: number }>;
+  byRestaurant?: boolean;
 }): Promise<string>;
 /** NGINX_BIN, else nginx on the PATH or in /usr/sbin; apt-get when missing and `install`. */
 export function findNginx(options?: { install?: boolean }): string;

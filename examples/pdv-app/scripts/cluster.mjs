@@ -3,6 +3,7 @@
 //
 //   npm run cluster                      # from examples/pdv-app (or -w @bancada/pdv-app)
 //   CLUSTER_PORT=9090 npm run cluster
+//   npm run cluster -- --by-restaurant   # nginx keeps each restaurant's screens on one instance
 //
 // Environment:
 //   CLUSTER_PORT       nginx's port on 127.0.0.1 (default 8080)
@@ -46,6 +47,7 @@ function printClusterLine(name, line) {
 async function main() {
   const port = Number(process.env.CLUSTER_PORT || 8080);
   const basePort = Number(process.env.CLUSTER_BASE_PORT || 3101);
+  const byRestaurant = process.argv.includes('--by-restaurant');
   let redis;
   let cluster;
   let stopping = false;
@@ -75,6 +77,7 @@ async function main() {
       redisUrl: redis.url,
       databaseUrl: database.url,
       installNginx: true,
+      byRestaurant,
       log: printClusterLine,
     });
     const shown = database.url.replace(/:[^:@/]*@/, ':***@');
@@ -82,7 +85,7 @@ async function main() {
     console.log(
       [
         '',
-        `  PDV cluster: ${cluster.url}   (nginx -> ${backends})`,
+        `  PDV cluster: ${cluster.url}   (nginx -> ${backends}; ${byRestaurant ? 'by restaurant' : 'by client address'})`,
         '  Log in as ana@sol.demo (Cantina do Sol) or leo@lua.demo (Bistrô da Lua), password demo-pdv',
         `  Cashier ${cluster.url}/cashier · Kitchen ${cluster.url}/kitchen · Health ${cluster.url}/health`,
         `  Redis ${redis.url}${redis.private ? ' (our own, gone at exit)' : ''} · Postgres ${shown}`,

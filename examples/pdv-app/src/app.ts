@@ -153,7 +153,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   app.use(sessions);
   app.use(express.json({ limit: '16kb' }));
   app.get('/events', hub.sse()); // rooms: ?room=restaurant:<id>, authorized from the session
-  app.use('/api', authRoutes(database.pool, loginLimit));
+  app.use('/api', authRoutes(database.pool, loginLimit, config.cookieSecure));
   app.use('/api', subscriptionRoutes(database.pool, cache, instanceId));
   app.use(
     '/api',

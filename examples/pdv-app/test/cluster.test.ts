@@ -27,9 +27,13 @@ interface OrderEvent {
 }
 
 /** A GET from a chosen local address (all of 127.0.0.0/8 is this machine on Linux). */
-function getFrom(url: string, localAddress: string): Promise<{ status: number; body: string }> {
+function getFrom(
+  url: string,
+  localAddress: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress }, (res) => {
+    const req = request(url, { localAddress, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -303,6 +307,59 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
     } finally {
       for (const socket of open) socket.close();
     }
+  });
+});
+
+describe('pdv-app cluster (npm run cluster -- --by-restaurant): nginx hashing by restaurant', () => {
+  // The same three instances, reached through a second nginx on the config's commented
+  // alternative to ip_hash.
+  let redis: PrivateRedis | undefined;
+  let database: TestDatabase | undefined;
+  let cluster: Cluster | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    database = await createDatabase('cluster_by_restaurant');
+    const ports = new Set<number>();
+    while (ports.size < 4) ports.add(await freePort());
+    const [port, ...instancePorts] = ports;
+    cluster = await startCluster({
+      port,
+      instancePorts,
+      redisUrl: redis.url,
+      databaseUrl: database.url,
+      byRestaurant: true,
+      log: (name, line) => {
+        if (name === 'nginx') console.error(`[nginx] ${line}`);
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await redis?.stop();
+    await database?.drop();
+  }, 60_000);
+
+  it('sends every request of a restaurant, from any address, to one instance', async () => {
+    const url = cluster!.url;
+    expect(cluster!.nginx.config).toMatch(/^\s+hash \$cookie_pdv_restaurant consistent;$/m);
+    expect(cluster!.nginx.config).not.toMatch(/^\s+ip_hash;$/m);
+    const served = async (cookie: string) => {
+      const instances = new Set<string>();
+      for (let n = 1; n <= 24; n++) {
+        const { body } = await getFrom(`${url}/health`, `127.0.${n}.1`, { cookie });
+        instances.add((JSON.parse(body) as Health).instance);
+      }
+      return instances;
+    };
+    for (const email of ['ana@sol.demo', 'leo@lua.demo']) {
+      const cookie = await loginCookie(url, email, 'demo-pdv');
+      expect(cookie).toMatch(/pdv_restaurant=(sol|lua)/);
+      expect([...(await served(cookie))], email).toHaveLength(1);
+    }
+    // Without the cookie, those addresses are spread (24 on one of three would be a fluke).
+    expect((await served('')).size).toBeGreaterThan(1);
   });
 });
 

@@ -116,7 +116,7 @@ function danglingReferences(blueprint: Blueprint): string[] {
 /**
  * Starts the app on a deploy file's environment (Redis and Postgres swapped for embedded
  * ones: those hosts exist only there), logs in as its proxy would forward a browser's request,
- * and returns the Set-Cookie header (what the browser would keep) and what the app logged.
+ * and returns the session's Set-Cookie line (what the browser would keep) and what the app logged.
  */
 async function loginBehindProxy(
   env: Env,
@@ -133,7 +133,8 @@ async function loginBehindProxy(
       body: JSON.stringify({ email: DEMO_RESTAURANTS[0]!.user.email, password: DEMO_PASSWORD }),
     });
     expect(response.status).toBe(200);
-    return { cookie: response.headers.get('set-cookie'), logs: logger.lines };
+    const session = response.headers.getSetCookie().find((c) => c.startsWith('sid='));
+    return { cookie: session ?? null, logs: logger.lines };
   } finally {
     await pdv.close();
   }

@@ -41,7 +41,8 @@ describe('login, me, logout', () => {
       user: { id: expect.any(Number), name: 'Ana', email: 'ana@sol.demo' },
       restaurant: { id: 'sol', name: 'Cantina do Sol' },
     });
-    const cookie = String(response.headers['set-cookie']);
+    const cookies = response.headers['set-cookie'] as unknown as string[];
+    const cookie = cookies.find((c) => c.startsWith('sid='))!;
     expect(cookie).toMatch(/^sid=/);
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Lax/i);
@@ -95,12 +96,35 @@ describe('login, me, logout', () => {
         password: PASSWORD,
       })
     ).headers['set-cookie'] as unknown as string[];
-    const sid = String(cookie[0]).split(';')[0] as string;
+    const sid = cookie.find((c) => c.startsWith('sid='))!.split(';')[0]!;
     await request(pdv.url).get('/api/me').set('Cookie', sid).expect(200);
     await request(pdv.url).post('/api/logout').set('Cookie', sid).expect(204);
     // The same cookie, replayed after logout: the session is gone from the store.
     await request(pdv.url).get('/api/me').set('Cookie', sid).expect(401);
     await agent.get('/api/me').expect(200); // another session of the same user is untouched
+  });
+
+  it('sets a routing cookie for the balancer, clears it at logout, and never lets it pick the restaurant', async () => {
+    const response = await request(pdv.url)
+      .post('/api/login')
+      .send({ email: 'ana@sol.demo', password: PASSWORD })
+      .expect(200);
+    const cookies = response.headers['set-cookie'] as unknown as string[];
+    expect(cookies).toContainEqual(
+      expect.stringMatching(/^pdv_restaurant=sol; Path=\/; HttpOnly; SameSite=Lax$/),
+    );
+    const sid = cookies.find((c) => c.startsWith('sid='))!.split(';')[0]!;
+    // Edited to name another restaurant: the session still decides.
+    const forged = `${sid}; pdv_restaurant=lua`;
+    const me = await request(pdv.url).get('/api/me').set('Cookie', forged).expect(200);
+    expect(me.body.restaurant.id).toBe('sol');
+    const menu = await request(pdv.url).get('/api/menu').set('Cookie', forged).expect(200);
+    const ownMenu = await request(pdv.url).get('/api/menu').set('Cookie', sid).expect(200);
+    expect(menu.body).toEqual(ownMenu.body);
+    const out = await request(pdv.url).post('/api/logout').set('Cookie', forged).expect(204);
+    expect(out.headers['set-cookie']).toContainEqual(
+      expect.stringMatching(/^pdv_restaurant=; Path=\/; Expires=Thu, 01 Jan 1970/),
+    );
   });
 
   it('treats a forged cookie as anonymous', async () => {

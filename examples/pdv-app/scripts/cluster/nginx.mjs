@@ -11,12 +11,25 @@ const TEMPLATE = fileURLToPath(
   new URL('../../deploy/nginx.cluster.conf.template', import.meta.url),
 );
 
+/** The template's balancing line, and the commented alternative that `byRestaurant` uses. */
+const BY_CLIENT = '        ip_hash;\n';
+const BY_RESTAURANT = '        # hash $cookie_pdv_restaurant consistent;\n';
+
 /**
- * The nginx.conf for the cluster: deploy/nginx.cluster.conf.template with its @NAME@ values.
- * @param {{ port: number, instances: Array<{ id: string, port: number }> }} options
+ * The nginx.conf for the cluster: deploy/nginx.cluster.conf.template with its @NAME@ values,
+ * and with `byRestaurant` its commented alternative to ip_hash in place of ip_hash.
+ * @param {{ port: number, instances: Array<{ id: string, port: number }>, byRestaurant?: boolean }} options
  */
-export async function renderNginxConfig({ port, instances }) {
-  const template = await readFile(TEMPLATE, 'utf8');
+export async function renderNginxConfig({ port, instances, byRestaurant = false }) {
+  let template = await readFile(TEMPLATE, 'utf8');
+  if (byRestaurant) {
+    if (!template.includes(BY_CLIENT) || !template.includes(BY_RESTAURANT)) {
+      throw new Error('nginx template: the ip_hash line or its commented alternative is gone');
+    }
+    template = template
+      .replace(BY_CLIENT, '')
+      .replace(BY_RESTAURANT, BY_RESTAURANT.replace('# ', ''));
+  }
   const values = {
     LISTEN: `127.0.0.1:${port}`,
     UPSTREAM_SERVERS: instances

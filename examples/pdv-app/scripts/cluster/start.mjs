@@ -122,12 +122,14 @@ function startInstance({ id, port, env, log }) {
  *   instancePorts?: number[],
  *   installNginx?: boolean,
  *   sessionSecret?: string,
+ *   byRestaurant?: boolean,
  *   env?: NodeJS.ProcessEnv,
  *   log?: (name: string, line: string) => void,
  *   startTimeoutMs?: number,
  * }} options
  *   `port` default 8080; `instancePorts` default [3101, 3102, 3103]; `installNginx` (apt-get
- *   when missing) default false; `sessionSecret` default a random one per call; `env` extra
+ *   when missing) default false; `sessionSecret` default a random one per call; `byRestaurant`
+ *   (nginx hashes on the restaurant, not the client address) default false; `env` extra
  *   variables for the instances; `log` default prefixed lines on stdout.
  */
 export async function startCluster(options) {
@@ -138,6 +140,7 @@ export async function startCluster(options) {
     instancePorts = [3101, 3102, 3103],
     installNginx = false,
     sessionSecret = randomBytes(32).toString('hex'),
+    byRestaurant = false,
     log = printLine,
     startTimeoutMs = 60_000,
   } = options;
@@ -182,7 +185,7 @@ export async function startCluster(options) {
     await Promise.all(
       instances.map((i) => waitHealthy(`${i.url}/health`, i, startTimeoutMs, i.id)),
     );
-    const config = await renderNginxConfig({ port, instances });
+    const config = await renderNginxConfig({ port, instances, byRestaurant });
     proxy = await startNginx({ nginx, config, log });
     const url = `http://127.0.0.1:${port}`;
     await waitHealthy(`${url}/health`, proxy, 10_000);

@@ -26,9 +26,29 @@ const publicView = (user: SessionUser) => ({
   restaurant: { id: user.restaurantId, name: user.restaurantName },
 });
 
-/** POST /api/login, POST /api/logout, GET /api/me. `loginLimit` counts failed logins. */
-export function authRoutes(pool: pg.Pool, loginLimit: RequestHandler): Router {
+/**
+ * A cookie for the load balancer only: nginx can hash on it to put every screen of a
+ * restaurant on one instance (deploy/nginx.cluster.conf.template). The app never reads it:
+ * whoever edits it changes which instance serves them, never which restaurant they see.
+ */
+export const RESTAURANT_COOKIE = 'pdv_restaurant';
+
+/**
+ * POST /api/login, POST /api/logout, GET /api/me. `loginLimit` counts failed logins;
+ * `secureCookies` as the session cookie's.
+ */
+export function authRoutes(
+  pool: pg.Pool,
+  loginLimit: RequestHandler,
+  secureCookies: boolean,
+): Router {
   const router = Router();
+  const cookieOptions = {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: secureCookies,
+    path: '/',
+  } as const;
 
   router.post('/login', loginLimit, async (req, res) => {
     const { email, password } = parseBody(Credentials, req);
@@ -51,11 +71,13 @@ export function authRoutes(pool: pg.Pool, loginLimit: RequestHandler): Router {
       restaurantName: row.restaurant_name,
     };
     await login(req, user);
+    res.cookie(RESTAURANT_COOKIE, user.restaurantId, cookieOptions);
     res.json(publicView(user));
   });
 
   router.post('/logout', async (req, res) => {
     if (currentUser(req)) await logout(req);
+    res.clearCookie(RESTAURANT_COOKIE, cookieOptions);
     res.sendStatus(204);
   });
 

@@ -57,7 +57,10 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
   };
 }
 
-/** Logs in over HTTP and returns the `Cookie` header value (`sid=...`) for Node clients. */
+/**
+ * Logs in over HTTP and returns the `Cookie` header value a browser would send afterwards
+ * (`sid=...; pdv_restaurant=...`), for Node clients.
+ */
 export async function loginCookie(url: string, email: string, password: string): Promise<string> {
   const response = await fetch(`${url}/api/login`, {
     method: 'POST',
@@ -67,9 +70,11 @@ export async function loginCookie(url: string, email: string, password: string):
   if (response.status !== 200) {
     throw new Error(`login as ${email} failed: ${response.status} ${await response.text()}`);
   }
-  const cookie = response.headers.get('set-cookie')?.split(';')[0];
-  if (!cookie) throw new Error('login answered 200 without a session cookie');
-  return cookie;
+  const cookies = response.headers.getSetCookie().map((line) => line.split(';')[0]!);
+  if (!cookies.some((c) => c.startsWith('sid='))) {
+    throw new Error('login answered 200 without a session cookie');
+  }
+  return cookies.join('; ');
 }
 
 /**
