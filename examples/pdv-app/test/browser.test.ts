@@ -119,12 +119,14 @@ async function live(page: Page, transport = 'websocket') {
   expect(await badge(page).textContent()).toBe(`live · ${transport}`);
 }
 
-/** A screen logged in as `email` through the API (the session cookie put in the browser). */
+/** A screen logged in as `email` through the API (the login's cookies put in the browser). */
 async function openScreen(pdv: RunningPdv, email: string, path: string, name: string) {
   const context = await newContext();
-  const cookie = await loginCookie(pdv.url, email, PASSWORD);
-  const [cookieName, ...value] = cookie.split('=');
-  await context.addCookies([{ name: cookieName!, value: value.join('='), url: pdv.url }]);
+  const cookies = (await loginCookie(pdv.url, email, PASSWORD)).split('; ').map((pair) => {
+    const [cookieName, ...value] = pair.split('=');
+    return { name: cookieName!, value: value.join('='), url: pdv.url };
+  });
+  await context.addCookies(cookies);
   const page = await context.newPage();
   const seen = watch(page, name);
   await page.goto(`${pdv.url}${path}`);
