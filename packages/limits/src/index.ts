@@ -5,6 +5,7 @@ export {
   connectionLimit,
 } from './connection-limit.js';
 export { LimitsOptionError } from './errors.js';
+export { RateLimitUnavailableError } from './fallback-store.js';
 export { rejectUpgrade, sendRejection } from './http.js';
 export {
   type MessageBudget,

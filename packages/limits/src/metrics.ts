@@ -1,31 +1,40 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ConnectionLimitStats } from './connection-limit.js';
 import type { RejectionReason } from './types.js';
 
 export interface LimitsMetrics {
-  rejected(reason: RejectionReason): void;
+  /** `rate`: a rate limit's 429. */
+  rejected(reason: RejectionReason | 'rate'): void;
   unregister(): void;
+}
+
+/** What a limiter reports; a rate limit holds no connections (`active` undefined). */
+export interface LimiterState {
+  degraded: boolean;
+  active?: number;
 }
 
 interface Shared {
   rejections: Counter<'limiter' | 'reason'>;
-  sources: Map<string, () => ConnectionLimitStats>;
+  sources: Map<string, () => LimiterState>;
 }
 
 const byRegistry = new WeakMap<Registry, Shared>();
 
-/** `bancada_limits_rejections_total{reason}` and `bancada_limits_active_connections`. */
+/**
+ * `bancada_limits_rejections_total{limiter,reason}`, `bancada_limits_active_connections` and
+ * `bancada_limits_degraded`, shared by every limiter of one registry.
+ */
 export function limitsMetrics(
   registry: Registry,
   name: string,
-  stats: () => ConnectionLimitStats,
+  stats: () => LimiterState,
 ): LimitsMetrics {
   let shared = byRegistry.get(registry);
   if (shared === undefined) {
-    const sources = new Map<string, () => ConnectionLimitStats>();
+    const sources = new Map<string, () => LimiterState>();
     const rejections = new Counter({
       name: 'bancada_limits_rejections_total',
-      help: 'Connections turned away, by reason (per-ip, total, unavailable).',
+      help: 'Connections and requests turned away, by reason (per-ip, total, unavailable, rate).',
       labelNames: ['limiter', 'reason'],
       registers: [registry],
     });
@@ -36,12 +45,15 @@ export function limitsMetrics(
       registers: [registry],
       collect() {
         this.reset();
-        for (const [limiter, source] of sources) this.set({ limiter }, source().active);
+        for (const [limiter, source] of sources) {
+          const { active } = source();
+          if (active !== undefined) this.set({ limiter }, active);
+        }
       },
     });
     new Gauge({
       name: 'bancada_limits_degraded',
-      help: '1 while Redis is unreachable and the per-IP limit is not shared.',
+      help: '1 while Redis is unreachable and the limit is not shared.',
       labelNames: ['limiter'],
       registers: [registry],
       collect() {

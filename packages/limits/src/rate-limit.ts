@@ -1,12 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { rateLimit as expressRateLimit, type Options } from 'express-rate-limit';
+import {
+  rateLimit as expressRateLimit,
+  type Options,
+  type RateLimitRequestHandler,
+} from 'express-rate-limit';
 import type { Redis, RedisOptions } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { RedisStore } from 'rate-limit-redis';
 import { LimitsOptionError } from './errors.js';
+import { FallbackStore, RateLimitUnavailableError } from './fallback-store.js';
+import { limitsMetrics } from './metrics.js';
+import type { OnRedisError } from './options.js';
 import { openRedis } from './redis-connection.js';
+import type { Logger } from './types.js';
 
 /** Options of `rateLimit()`: express-rate-limit's, plus where to share the counts. */
-export interface RateLimitOptions extends Partial<Options> {
+export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
   /**
    * Shares the counts between instances: a `redis://` URL, an ioredis client or options.
    * `false`: count per instance, in memory.
@@ -18,46 +27,121 @@ export interface RateLimitOptions extends Partial<Options> {
    * @default 'bancada:rl:'
    */
   prefix?: string;
+  /**
+   * While Redis fails: `'local'` counts per instance (each allows `limit` on its own),
+   * `'open'` lets requests through uncounted, `'closed'` answers 503.
+   * @default 'local'
+   */
+  onRedisError?: OnRedisError;
+  /**
+   * Label of this limiter's metrics.
+   * @default 'rate'
+   */
+  name?: string;
+  /** A prom-client registry for `bancada_limits_*` metrics. */
+  registry?: Registry;
+  /**
+   * Receives this package's notes and express-rate-limit's own warnings.
+   * @default console; false silences it
+   */
+  logger?: Logger | false;
 }
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
 
 /**
  * express-rate-limit with the defaults most apps want: 100 requests a minute per client,
  * the standard `RateLimit` headers (draft 8), a JSON 429, and the counts kept in Redis when
- * there is one, so five instances allow 100 in total, not 500. If Redis fails, requests go
- * through (express-rate-limit's `passOnStoreError`) rather than all getting errors.
+ * there is one, so five instances allow 100 in total, not 500. If Redis fails, each instance
+ * counts on its own until it is back (`onRedisError`), so a login limit never drops to none.
  *
  * @example
  * app.post('/login', rateLimit({ windowMs: 15 * 60_000, limit: 10, prefix: 'rl:login:' }), login);
  */
-export function rateLimit(options: RateLimitOptions = {}) {
-  const { redis, prefix, ...rest } = options;
+export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandler {
+  const {
+    redis,
+    prefix,
+    onRedisError = 'local',
+    name = 'rate',
+    registry,
+    logger,
+    ...rest
+  } = options;
   const source = redis === false ? undefined : (redis ?? (process.env.REDIS_URL || undefined));
   if (typeof source === 'string' && !/^rediss?:\/\//.test(source)) {
     throw new LimitsOptionError(`redis URL must start with redis:// or rediss://, got "${source}"`);
   }
-  let store: Options['store'] | undefined;
+  if (!['local', 'open', 'closed'].includes(onRedisError)) {
+    throw new LimitsOptionError(
+      `onRedisError must be 'local', 'open' or 'closed', got "${onRedisError}"`,
+    );
+  }
+  const log = logger === false ? silent : (logger ?? console);
+  let store: FallbackStore | undefined;
   if (source !== undefined) {
     const client = sharedConnection(source);
-    store = new RedisStore({
+    const redisStore = new RedisStore({
       prefix: prefix ?? 'bancada:rl:',
       sendCommand: (command: string, ...args: string[]) =>
         client.call(command, ...args) as Promise<never>,
     });
+    store = new FallbackStore(
+      redisStore,
+      onRedisError,
+      (degraded, why) => {
+        if (!degraded) log.info(`limits: redis is back; rate limit "${name}" shared again`);
+        else
+          log.warn(
+            `limits: redis unavailable (${why}); rate limit "${name}" ${FALLBACK[onRedisError]} until it is back (degraded)`,
+          );
+      },
+      () => client.status === 'ready',
+    );
   }
-  return expressRateLimit({
+  const metrics = registry
+    ? limitsMetrics(registry, name, () => ({ degraded: store?.degraded ?? false }))
+    : undefined;
+  const limiter = expressRateLimit({
     windowMs: 60_000,
     limit: 100,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    passOnStoreError: true,
     handler: (_req, res, _next, used) => {
+      metrics?.rejected('rate');
       const retryAfter = res.getHeader('Retry-After');
-      sendTooMany(res as unknown as ServerResponse, Number(retryAfter ?? used.windowMs / 1000));
+      sendRefusal(
+        res as unknown as ServerResponse,
+        429,
+        Number(retryAfter ?? used.windowMs / 1000),
+      );
+    },
+    // express-rate-limit's configuration warnings, in the same place as ours.
+    logger: {
+      warn: (error, message) => log.warn(`limits: ${message ?? ''} ${String(error)}`.trim()),
+      error: (error, message) => log.error(`limits: ${message ?? ''} ${String(error)}`.trim()),
     },
     ...(store ? { store } : {}),
     ...rest,
   });
+  // A store that fails closed throws: answer 503 here rather than leave it to the app's
+  // error handler (a 500 there would read as a bug).
+  const guarded = ((req, res, next) =>
+    limiter(req, res, (error?: unknown) => {
+      if (!(error instanceof RateLimitUnavailableError)) return next(error as Error);
+      metrics?.rejected('unavailable');
+      sendRefusal(res as unknown as ServerResponse, 503, 1);
+    })) as RateLimitRequestHandler;
+  guarded.resetKey = limiter.resetKey;
+  guarded.getKey = limiter.getKey;
+  return guarded;
 }
+
+const FALLBACK: Record<OnRedisError, string> = {
+  local: 'counts per instance',
+  open: 'lets every request through',
+  closed: 'answers 503',
+};
 
 // Every rateLimit() on the same URL shares one connection (an app often has several).
 const connections = new Map<string, Redis>();
@@ -82,13 +166,14 @@ export async function closeRateLimits(): Promise<void> {
   await Promise.all(open.map((client) => client.quit().catch(() => client.disconnect())));
 }
 
-function sendTooMany(res: ServerResponse, retryAfter: number): void {
-  const text = JSON.stringify({
-    error: 'rate-limited',
-    message: 'Too many requests; try again later.',
-    retryAfter,
-  });
-  res.statusCode = 429;
+function sendRefusal(res: ServerResponse, status: 429 | 503, retryAfter: number): void {
+  const text = JSON.stringify(
+    status === 429
+      ? { error: 'rate-limited', message: 'Too many requests; try again later.', retryAfter }
+      : { error: 'unavailable', message: 'Try again shortly.', retryAfter },
+  );
+  res.statusCode = status;
+  if (status === 503) res.setHeader('Retry-After', String(retryAfter));
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.end(text);

@@ -1,6 +1,7 @@
-import { keyPrefix, redisUrl, startRedis, waitFor } from '@bancada/testkit';
+import { keyPrefix, recordingLogger, redisUrl, startRedis, waitFor } from '@bancada/testkit';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeRateLimits, type RateLimitOptions, rateLimit } from '../src/index.js';
@@ -59,13 +60,99 @@ describe('rateLimit', () => {
     await waitFor('the connection to close', async () => (await connectionCount(url)) === before);
   });
 
-  it('keeps serving when Redis is gone instead of failing every request', async () => {
+  it('counts per instance while Redis is gone, says so once, and shares again when it is back', async () => {
     const server = await startRedis();
     cleanups.push(() => server.stop());
-    const limited = app({ redis: server.url, limit: 100 });
-    await request(limited).get('/').expect(200);
+    const logger = recordingLogger();
+    const options = { redis: server.url, prefix: keyPrefix('rl-out'), limit: 3, logger };
+    const [one, two] = [app(options), app(options)];
+    await request(one).get('/').expect(200);
     await server.kill();
+    // Never unlimited, never all refused: each instance allows 3 on its own.
+    for (const instance of [one, two]) {
+      for (let i = 0; i < 3; i++) await request(instance).get('/').expect(200);
+      await request(instance).get('/').expect(429);
+    }
+    const warnings = logger.lines.filter((l) => l.startsWith('warn limits: redis unavailable'));
+    expect(warnings).toHaveLength(2); // once per instance
+    expect(warnings[0]).toMatch(/counts per instance until it is back/);
+
+    await server.restart();
+    // The restarted Redis kept nothing: one's next request is the first it counts.
+    await waitFor(
+      'one to count in Redis again',
+      async () =>
+        (await request(one).get('/')).status === 200 &&
+        logger.lines.some((l) => l.includes('shared again')),
+      10_000,
+    );
+    // Shared again: two gets what one left of the limit, then both are refused.
+    await request(two).get('/').expect(200);
+    await request(two).get('/').expect(200);
+    await request(two).get('/').expect(429);
+    await request(one).get('/').expect(429);
+  });
+
+  it('answers 503 when told to fail closed, and lets requests through uncounted when told to fail open', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const closed = app({
+      redis: server.url,
+      prefix: keyPrefix('rl-c'),
+      limit: 1,
+      onRedisError: 'closed',
+      logger: false,
+    });
+    const open = app({
+      redis: server.url,
+      prefix: keyPrefix('rl-o'),
+      limit: 1,
+      onRedisError: 'open',
+      logger: false,
+    });
+    await request(closed).get('/').expect(200);
+    await request(open).get('/').expect(200);
+    await server.kill();
+    const refused = await request(closed).get('/').expect(503);
+    expect(refused.body).toMatchObject({ error: 'unavailable' });
+    expect(refused.headers['retry-after']).toBe('1');
+    for (let i = 0; i < 3; i++) await request(open).get('/').expect(200);
+  });
+
+  it('counts its refusals and says when it is degraded in the bancada_limits metrics', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const registry = new Registry();
+    const limited = app({
+      redis: server.url,
+      prefix: keyPrefix('rl-m'),
+      limit: 1,
+      name: 'login',
+      registry,
+      logger: false,
+    });
     await request(limited).get('/').expect(200);
+    await request(limited).get('/').expect(429);
+    const metric = async (name: string) =>
+      (await registry.getSingleMetric(name)?.get())?.values.find(
+        (v) => v.labels.limiter === 'login',
+      );
+    expect(await metric('bancada_limits_rejections_total')).toMatchObject({
+      labels: { reason: 'rate' },
+      value: 1,
+    });
+    expect((await metric('bancada_limits_degraded'))?.value).toBe(0);
+    await server.kill();
+    await request(limited).get('/'); // the store notices
+    expect((await metric('bancada_limits_degraded'))?.value).toBe(1);
+    // A rate limit holds no connections: no active-connections series for it.
+    expect(await metric('bancada_limits_active_connections')).toBeUndefined();
+  });
+
+  it('refuses an onRedisError it does not know', () => {
+    expect(() => rateLimit({ onRedisError: 'sometimes' as never })).toThrow(
+      /onRedisError must be 'local', 'open' or 'closed', got "sometimes"/,
+    );
   });
 });
 
