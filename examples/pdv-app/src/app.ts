@@ -89,13 +89,16 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const rateLimitRedis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
     : undefined;
-  rateLimitRedis?.on('error', () => {}); // the limiter lets logins through while Redis is away
+  rateLimitRedis?.on('error', () => {}); // while Redis is away the limiter counts per instance
   const loginLimit = rateLimit({
     windowMs: 15 * 60_000,
     limit: options.loginAttempts ?? 10,
     skipSuccessfulRequests: true, // count failures only: a busy restaurant logs in often
     redis: rateLimitRedis ?? false,
     prefix: `${prefix}rl:login:`,
+    name: 'login',
+    registry,
+    logger,
   });
   logger.info(
     `login rate limit: ${config.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,

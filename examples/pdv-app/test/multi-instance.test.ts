@@ -3,6 +3,7 @@ import {
   createDatabase,
   keyPrefix,
   redisUrl,
+  startRedis,
   type TestDatabase,
   waitFor,
 } from '@bancada/testkit';
@@ -185,6 +186,41 @@ describe('two instances behind a balancer', () => {
     const blocked = await attempt(two);
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
+describe('an instance whose Redis went away', () => {
+  it('keeps limiting logins on its own, and says so', async () => {
+    const server = await startRedis();
+    const alone = await startPdv({
+      databaseUrl: db.url,
+      redisUrl: server.url,
+      prefix: keyPrefix('pdv-multi-outage'),
+      instanceId: 'pdv-outage',
+      loginAttempts: 3,
+    });
+    try {
+      await server.kill();
+      const attempt = () =>
+        fetch(`${alone.url}/api/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'ana@sol.demo', password: 'guess' }),
+        });
+      for (let i = 0; i < 3; i++) expect((await attempt()).status).toBe(401);
+      expect((await attempt()).status).toBe(429); // not a free-for-all while Redis is away
+      expect(alone.logs).toContainEqual(
+        expect.stringMatching(
+          /^warn limits: redis unavailable .*rate limit "login" counts per instance/,
+        ),
+      );
+      const metrics = await (await fetch(`${alone.url}/metrics`)).text();
+      expect(metrics).toContain('bancada_limits_degraded{limiter="login"} 1');
+      expect(metrics).toMatch(/bancada_limits_rejections_total\{limiter="login",reason="rate"\} 1/);
+    } finally {
+      await alone.close();
+      await server.stop();
+    }
   });
 });
 
