@@ -154,6 +154,11 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     health: () => ({ mode, degraded: health?.degraded ?? true }),
     async readSession(req: IncomingMessage) {
       await ready;
+      // express-session skips a request that has a session already: read it as stored now,
+      // so that a long-lived connection's request can be asked again (after a logout: none).
+      const read = req as { session?: unknown; sessionID?: unknown };
+      delete read.session;
+      delete read.sessionID;
       const { ServerResponse } = await import('node:http');
       const res = new ServerResponse(req);
       await new Promise<void>((resolve, reject) =>

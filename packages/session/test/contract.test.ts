@@ -225,4 +225,15 @@ describe.each(backends)('sessions on %s', (_name, backend) => {
     );
     expect(await byId(upgrade({ cookie }))).toBe('DORA');
   });
+
+  it('reads the same request again as the store has it now: null once the session is gone', async () => {
+    const { app, sessions } = instance();
+    const cookie = await loggedIn(app, 'eva');
+    const authenticate = sessionAuthenticator(sessions);
+    // One request object, kept by a long-lived connection and asked again later.
+    const upgrade = { headers: { cookie }, url: '/ws', method: 'GET', socket: {} } as never;
+    expect(await authenticate(upgrade)).toEqual({ name: 'eva' });
+    await request(app).post('/logout').set('Cookie', cookie).expect(204);
+    expect(await authenticate(upgrade)).toBeNull();
+  });
 });
