@@ -14,6 +14,7 @@ import { HubClosedError } from './errors.js';
 import { Sequencer } from './gap-counter.js';
 import { HistoryStore } from './history.js';
 import { type Refusal, refuseRequest, refuseUpgrade } from './http-responses.js';
+import { Identity, REAUTH_SLICES } from './identity.js';
 import { LogLimiter } from './log-limiter.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
 import { checkFanout, type ResolvedHubOptions } from './options.js';
@@ -25,7 +26,7 @@ import { RedisBus } from './redis-bus.js';
 import { type Member, Rooms } from './rooms.js';
 import { SseClient } from './sse-client.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
-import type { Envelope, FanoutMode, HubEvent, HubStats, Principal } from './types.js';
+import type { Authenticate, Envelope, FanoutMode, HubEvent, HubStats, Principal } from './types.js';
 import { CLOSE, WsClient } from './ws-client.js';
 
 /** Options of `hub.sse()`. */
@@ -44,6 +45,9 @@ export interface AttachOptions {
 }
 
 type Admitted = { principal: Principal; release: () => void };
+
+/** Re-checks of one slice that run at once: a burst must not take every database connection. */
+const REAUTH_CONCURRENCY = 8;
 
 /** How long a history call (append, replay, catch-up) waits for Redis before giving up. */
 const HISTORY_TIMEOUT_MS = 1000;
@@ -81,6 +85,9 @@ export class Hub {
   private readonly seqs = new Sequencer();
   private readonly logs = new LogLimiter();
   private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly reauthTimer: NodeJS.Timeout | undefined;
+  private reauthTick = 0;
+  private reauthRunning = false;
   private readonly metrics: HubMetrics | undefined;
   private readonly history: HistoryStore | undefined;
   /** Rooms with history whose events went out while Redis was away (see `taint`). */
@@ -106,6 +113,7 @@ export class Hub {
     dryRunSkipped: 0,
     deserializeFailures: 0,
     slowConsumerCloses: 0,
+    sessionEndCloses: 0,
   };
 
   constructor(private readonly o: ResolvedHubOptions) {
@@ -153,6 +161,14 @@ export class Hub {
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), o.heartbeatMs);
     this.heartbeatTimer.unref();
+    if (o.authenticate !== false && o.reauthenticateMs !== false) {
+      const authenticate = o.authenticate;
+      this.reauthTimer = setInterval(
+        () => void this.reauthenticateSlice(authenticate),
+        o.reauthenticateMs / REAUTH_SLICES,
+      );
+      this.reauthTimer.unref();
+    }
     this.metrics = o.registry ? registerHubMetrics(o.registry, () => this.stats()) : undefined;
   }
 
@@ -270,6 +286,7 @@ export class Hub {
 
   private async sendClientsAway(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.reauthTimer);
     for (const { server, listener } of this.attached) server.off('upgrade', listener);
     const gone = [...this.wsClients].map((client) => {
       const retryAfterMs = this.retryAfterMs();
@@ -664,7 +681,7 @@ export class Hub {
       socket.off('close', release);
       const client = new WsClient(
         ws,
-        principal,
+        this.identityOf(principal, req),
         this,
         this.o.messageQuota?.forConnection(),
         release,
@@ -702,7 +719,7 @@ export class Hub {
       });
       req.socket.setNoDelay(true);
       res.write(`retry: ${this.retryAfterMs()}\n\n`);
-      const stream = new SseClient(res, this, release);
+      const stream = new SseClient(res, this, release, this.identityOf(principal, req));
       this.sseClients.add(stream);
       this.rooms.add(stream);
       if (this.draining) {
@@ -753,6 +770,74 @@ export class Hub {
       }
     }
     return { rooms };
+  }
+
+  private identityOf(principal: Principal, req: IncomingMessage): Identity {
+    const rechecked = this.o.authenticate !== false && this.o.reauthenticateMs !== false;
+    return new Identity(principal, rechecked ? req : undefined);
+  }
+
+  /** Runs `authenticate` again for one slice of the connections; see `reauthenticateMs`. */
+  private async reauthenticateSlice(authenticate: Authenticate): Promise<void> {
+    const slice = this.reauthTick++ % REAUTH_SLICES;
+    if (this.reauthRunning) return; // the last slice is still at it: a slow store, let it be
+    this.reauthRunning = true;
+    try {
+      const due: Member[] = [];
+      for (const member of [...this.wsClients, ...this.sseClients]) {
+        if (member.identity.slice === slice) due.push(member);
+      }
+      const worker = async () => {
+        for (let member = due.pop(); member; member = due.pop()) {
+          await this.reauthenticate(member, authenticate);
+        }
+      };
+      await Promise.all(Array.from({ length: REAUTH_CONCURRENCY }, worker));
+    } finally {
+      this.reauthRunning = false;
+    }
+  }
+
+  private async reauthenticate(member: Member, authenticate: Authenticate): Promise<void> {
+    const { request } = member.identity;
+    if (request === undefined || !this.isConnected(member)) return;
+    let verdict: Principal | 'unauthenticated' | 'forbidden';
+    try {
+      verdict = await this.stillAdmitted(member, request, authenticate);
+    } catch (error) {
+      // The store is away: keep serving, as at any other moment of an outage; check next time.
+      this.logOnce(
+        'reauthenticate',
+        `realtime: could not check a session again: ${(error as Error)?.message}`,
+      );
+      return;
+    }
+    if (!this.isConnected(member)) return;
+    if (verdict === 'unauthenticated' || verdict === 'forbidden') {
+      this.counters.sessionEndCloses++;
+      if (member instanceof WsClient) {
+        const code = verdict === 'forbidden' ? CLOSE.noLongerAllowed : CLOSE.sessionEnded;
+        member.close(code, verdict === 'forbidden' ? 'no longer allowed' : 'session ended');
+      } else {
+        (member as SseClient).end(this.retryAfterMs()); // its reconnect gets the 401 or 403
+      }
+      return;
+    }
+    member.identity.principal = verdict;
+  }
+
+  /** The member's principal as its session says now, or why it may no longer be here. */
+  private async stillAdmitted(
+    member: Member,
+    request: IncomingMessage,
+    authenticate: Authenticate,
+  ): Promise<Principal | 'unauthenticated' | 'forbidden'> {
+    const principal = await authenticate(request);
+    if (principal === null || principal === undefined) return 'unauthenticated';
+    for (const room of member.rooms) {
+      if ((await this.o.authorize(principal, room)) !== true) return 'forbidden';
+    }
+    return principal;
   }
 
   private heartbeat(): void {

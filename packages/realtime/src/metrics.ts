@@ -16,6 +16,7 @@ const NAMES = [
   'bancada_realtime_pubsub_received_total',
   'bancada_realtime_deserialize_failures_total',
   'bancada_realtime_slow_consumer_closes_total',
+  'bancada_realtime_session_end_closes_total',
   'bancada_realtime_fanout_dropped_total',
   'bancada_realtime_fanout_missed_total',
   'bancada_realtime_degraded',
@@ -77,6 +78,11 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_slow_consumer_closes_total',
     'Clients closed for not reading fast enough.',
     (s) => s.slowConsumerCloses,
+  );
+  counter(
+    'bancada_realtime_session_end_closes_total',
+    'Connections closed because their session ended or no longer admits their rooms.',
+    (s) => s.sessionEndCloses,
   );
   counter(
     'bancada_realtime_fanout_dropped_total',

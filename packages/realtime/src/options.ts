@@ -24,6 +24,15 @@ export interface HubOptions {
    */
   authenticate: Authenticate | false;
   /**
+   * How often `authenticate` runs again on each open connection's request (spread over the
+   * interval): a connection whose session ended (logout, expiry) is closed (WebSocket 1008,
+   * SSE ended), and one whose principal may no longer be in one of its rooms too, on every
+   * instance. A check that fails (the store is down) keeps the connection. `false`: only at
+   * connect time (the request is then not kept either).
+   * @default 60_000
+   */
+  reauthenticateMs?: number | false;
+  /**
    * Whether a principal may join a room. Every join (WebSocket `subscribe`/`auth`, SSE
    * rooms) is checked. The default admits `restaurant:<id>` when the principal's
    * `restaurantId` is `<id>` (or its `restaurantIds` has it) and refuses every other room.
@@ -125,6 +134,7 @@ export interface HubOptions {
 /** Options after defaults, as the hub uses them. */
 export interface ResolvedHubOptions {
   authenticate: Authenticate | false;
+  reauthenticateMs: number | false;
   authorize: Authorize;
   redis: string | Redis | RedisOptions | undefined;
   prefix: string;
@@ -159,6 +169,7 @@ export function resolveOptions(
   }
   const resolved: ResolvedHubOptions = {
     authenticate: options.authenticate,
+    reauthenticateMs: options.reauthenticateMs ?? 60_000,
     authorize: options.authorize ?? restaurantRooms,
     redis: options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined)),
     prefix: options.prefix ?? '',
@@ -194,6 +205,14 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   }
   if (o.authenticate !== false && typeof o.authenticate !== 'function') {
     throw new RealtimeOptionError('authenticate must be a function (req) => principal, or false');
+  }
+  if (
+    o.reauthenticateMs !== false &&
+    !(Number.isInteger(o.reauthenticateMs) && o.reauthenticateMs >= 1000)
+  ) {
+    throw new RealtimeOptionError(
+      `reauthenticateMs must be a whole number of at least 1000, or false, got ${o.reauthenticateMs}`,
+    );
   }
   if (typeof o.authorize !== 'function') {
     throw new RealtimeOptionError('authorize must be a function (principal, room) => boolean');

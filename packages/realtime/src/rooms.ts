@@ -1,10 +1,13 @@
 import type { HeldRooms } from './held-rooms.js';
+import type { Identity } from './identity.js';
 import type { Outgoing } from './outgoing.js';
 
 /** A connected client of either transport, as rooms see it. */
 export interface Member {
   readonly transport: 'websocket' | 'sse';
   readonly rooms: Set<string>;
+  /** Who the connection belongs to, checked again now and then. */
+  readonly identity: Identity;
   /** Rooms whose live events wait while their history is replayed to this client. */
   readonly held: HeldRooms;
   /**

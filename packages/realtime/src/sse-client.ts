@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { HeldRooms } from './held-rooms.js';
+import type { Identity } from './identity.js';
 import type { Outgoing } from './outgoing.js';
 import { reply } from './protocol.js';
 import type { Member } from './rooms.js';
@@ -27,6 +28,7 @@ export class SseClient implements Member {
     private readonly res: ServerResponse,
     private readonly host: StreamHost,
     readonly lease: () => void,
+    readonly identity: Identity,
   ) {
     res.once('close', () => this.left());
     res.on('error', () => {});

@@ -91,6 +91,8 @@ export interface HubStats {
   dryRunSkipped: number;
   deserializeFailures: number;
   slowConsumerCloses: number;
+  /** Connections closed because `authenticate` or `authorize` no longer admitted them. */
+  sessionEndCloses: number;
   /** Publishes that could not reach the other instances (Redis away, or too many in flight). */
   fanoutDropped: number;
   /**

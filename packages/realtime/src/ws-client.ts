@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { HeldRooms } from './held-rooms.js';
+import type { Identity } from './identity.js';
 import type { Outgoing } from './outgoing.js';
 import { type ClientRequest, type ProtocolError, parseRequest, reply } from './protocol.js';
 import type { Member } from './rooms.js';
@@ -34,6 +35,10 @@ export const CLOSE = {
   policy: 1008,
   tryAgainLater: 1013,
   restart: 1012,
+  /** The session ended while connected (the HTTP 401 of a connection already open). */
+  sessionEnded: 4401,
+  /** The principal may no longer be in one of its rooms (HTTP 403, likewise). */
+  noLongerAllowed: 4403,
 } as const;
 
 /**
@@ -52,7 +57,7 @@ export class WsClient implements Member {
 
   constructor(
     readonly ws: WebSocket,
-    private readonly principal: Principal,
+    readonly identity: Identity,
     private readonly host: ClientHost,
     private readonly budget: { take(): 'ok' | 'over' | 'close' } | undefined,
     readonly lease: () => void,
@@ -175,7 +180,7 @@ export class WsClient implements Member {
         const { room } = request;
         // Live events of the room wait from now until the replay is done.
         if (request.type === 'resume') this.held.hold(room);
-        const error = await this.host.join(this, this.principal, room);
+        const error = await this.host.join(this, this.identity.principal, room);
         if (error !== undefined) {
           this.held.drop(room);
           if (error.code === 'unavailable') this.reply(reply.error(error));

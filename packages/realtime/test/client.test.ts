@@ -166,6 +166,29 @@ describe('realtime client over WebSocket', () => {
   });
 });
 
+describe('realtime client whose session ends while connected', () => {
+  it('stops for good at close 4401, without the HTTP status a browser never sees', async () => {
+    let loggedIn = true;
+    const [one] = await startInstances(1, {
+      authenticate: async () => (loggedIn ? alice : null),
+      reauthenticateMs: 1000,
+    });
+    let attempts = 0;
+    const c = recordClient(one!.wsUrl, undefined, {
+      createWebSocket: (target) => {
+        attempts++;
+        return new WebSocket(target);
+      },
+    });
+    c.client.join(room);
+    await joinedOnce(c);
+    loggedIn = false; // a logout, seen by the hub at its next check
+    await waitFor('closed', () => c.client.state === 'closed', 10_000);
+    expect(c.errors.map((e) => [e.code, e.status])).toEqual([['unauthorized', 401]]);
+    expect(attempts).toBe(1);
+  });
+});
+
 describe('realtime client over Server-Sent Events', () => {
   it('falls back to SSE when WebSocket keeps failing, and resumes the stream after a restart', async () => {
     const shared = await sharedRedis();

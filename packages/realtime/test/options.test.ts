@@ -32,6 +32,10 @@ describe('createHub options', () => {
   it.each([
     [{ redis: 'localhost:6379' }, /redis URL must start with redis:\/\//],
     [{ heartbeatMs: 0 }, /heartbeatMs must be a whole number/],
+    [
+      { reauthenticateMs: 500 },
+      /reauthenticateMs must be a whole number of at least 1000, or false/,
+    ],
     [{ maxPayloadBytes: 1.5 }, /maxPayloadBytes/],
     [{ maxBufferedBytes: -1 }, /maxBufferedBytes/],
     [{ maxBadMessages: -1 }, /maxBadMessages/],
@@ -140,6 +144,7 @@ describe('metrics', () => {
       'pubsub_received_total',
       'deserialize_failures_total',
       'slow_consumer_closes_total',
+      'session_end_closes_total',
       'fanout_dropped_total',
       'fanout_missed_total',
     ]) {

@@ -1,0 +1,80 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import type { Authenticate } from '../src/index.js';
+import { joinedClient, openSse, startInstances, type TestUser, waitFor } from './helpers/hubs.js';
+
+const alice: TestUser = { name: 'alice', restaurantId: 'a' };
+const bob: TestUser = { name: 'bob', restaurantId: 'a' };
+
+/**
+ * Stands for a session store: the header names the session, and `sessions` says who it
+ * belongs to now. Deleting one is a logout; changing one moves the user; `down` makes the
+ * store unreachable.
+ */
+function sessionStore() {
+  const sessions = new Map<string, TestUser>();
+  const store = { sessions, down: false, failedReads: 0 };
+  const authenticate: Authenticate = async (req: IncomingMessage) => {
+    if (store.down) {
+      store.failedReads++;
+      throw new Error('connection refused');
+    }
+    const header = req.headers['x-test-user'];
+    if (typeof header !== 'string') return null;
+    return sessions.get((JSON.parse(header) as TestUser).name) ?? null;
+  };
+  return { store, authenticate };
+}
+
+describe('a session that ends while its connections are open', () => {
+  it('closes its WebSocket and SSE connections on every instance, and leaves the others alone', async () => {
+    const { store, authenticate } = sessionStore();
+    store.sessions.set('alice', alice).set('bob', bob);
+    const [one, two] = await startInstances(2, { authenticate, reauthenticateMs: 1000 });
+    const ws = await joinedClient(one!.wsUrl, alice, 'restaurant:a');
+    const sse = await openSse(`${two!.httpUrl}/events?restaurantId=a`, alice);
+    const other = await joinedClient(two!.wsUrl, bob, 'restaurant:a');
+    expect(sse.status).toBe(200);
+
+    store.sessions.delete('alice'); // alice logs out, on some other instance
+    expect(await ws.closed).toEqual({ code: 4401, reason: 'session ended' });
+    await sse.ended;
+    expect(one!.hub.stats().sessionEndCloses + two!.hub.stats().sessionEndCloses).toBe(2);
+
+    // Bob's session is fine: still connected, still served.
+    await one!.hub.toRestaurant('a', { eventType: 'order-created', payload: 1 });
+    await other.next((m) => m.type === 'event' && m.payload === 1, 'bob to get the event');
+    expect(two!.hub.stats().connections).toEqual({ websocket: 1, sse: 0 });
+  });
+
+  it('closes a connection whose user may no longer be in its room', async () => {
+    const { store, authenticate } = sessionStore();
+    store.sessions.set('alice', alice);
+    const [one] = await startInstances(1, { authenticate, reauthenticateMs: 1000 });
+    const ws = await joinedClient(one!.wsUrl, alice, 'restaurant:a');
+    store.sessions.set('alice', { name: 'alice', restaurantId: 'b' }); // moved to restaurant b
+    expect(await ws.closed).toEqual({ code: 4403, reason: 'no longer allowed' });
+  });
+
+  it('keeps connections open while the session store cannot be reached, and checks again after', async () => {
+    const { store, authenticate } = sessionStore();
+    store.sessions.set('alice', alice);
+    const [one] = await startInstances(1, { authenticate, reauthenticateMs: 1000 });
+    const ws = await joinedClient(one!.wsUrl, alice, 'restaurant:a');
+    store.down = true;
+    let closed = false;
+    void ws.closed.then(() => {
+      closed = true;
+    });
+    // Two rounds of checks failed against the store (the first one is over): nobody closed.
+    await waitFor(
+      'two checks against the store that is down',
+      () => store.failedReads >= 2,
+      10_000,
+    );
+    expect(closed).toBe(false);
+    store.down = false;
+    store.sessions.delete('alice');
+    expect((await ws.closed).code).toBe(4401);
+  });
+});
