@@ -1,5 +1,5 @@
 import { connect } from '/assets/realtime-client.js';
-import { ApiError, api } from './api.js';
+import { ApiError, api, goToLogin } from './api.js';
 
 const RANK = { new: 0, preparing: 1, ready: 2, delivered: 3 };
 const RELOAD_RETRY_MS = 3000;
@@ -121,7 +121,12 @@ export function liveOrders({ restaurantId, onChange, onConnection, onError, tran
     if (isOrder(event.payload, restaurantId)) put(event.payload);
   });
   client.on('gap', () => reload());
-  client.on('error', (error) => console.warn(`realtime: ${error.code}: ${error.message}`));
+  client.on('error', (error) => {
+    console.warn(`realtime: ${error.code}: ${error.message}`);
+    // The session ended (logged out elsewhere, expired): the server closed the stream, and
+    // the reconnect was refused. Log in again rather than show a screen that went quiet.
+    if (error.code === 'unauthorized') goToLogin();
+  });
   client.join(`restaurant:${restaurantId}`);
   onConnection({ state: client.state, transport: client.transport });
 

@@ -32,6 +32,8 @@ export interface PdvAppOptions {
   loginAttempts?: number;
   /** How long `close()` waits for in-flight requests before cutting them. */
   drainTimeoutMs?: number;
+  /** How often each screen's session is read again (a logged-out screen is closed). */
+  sessionCheckMs?: number;
 }
 
 export interface PdvApp {
@@ -110,6 +112,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     bridgeDatabaseUrl: database.mode === 'postgres' ? database.connectionString : undefined,
     prefix,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    sessionCheckMs: options.sessionCheckMs ?? 15_000,
     registry,
     logger,
   });

@@ -37,6 +37,8 @@ export interface RealtimeSettings {
   bridgeDatabaseUrl: string | undefined;
   prefix: string;
   maxConnectionsPerIp: number;
+  /** See createPdvApp's option of the same name. */
+  sessionCheckMs: number;
   registry: Registry;
   logger: Logger;
 }
@@ -62,6 +64,9 @@ export function createRealtime(settings: RealtimeSettings): RealtimeParts {
       const user = (session as { user?: { id: number; restaurantId: string } }).user;
       return user ? { userId: user.id, restaurantId: user.restaurantId } : null;
     }),
+    // A tablet logged out (or whose session expired) stops getting orders within this, on
+    // whichever instance it is: one session read per screen per interval.
+    reauthenticateMs: settings.sessionCheckMs,
     // The default policy: a screen joins restaurant:<its session's restaurant> and nothing else.
     redis,
     prefix,

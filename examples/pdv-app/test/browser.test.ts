@@ -47,12 +47,14 @@ beforeAll(async () => {
     redisUrl: redis.url,
     instanceId: 'pdv-browser-1',
     prefix,
+    sessionCheckMs: 1000, // a logout shows on the screens within a second or so
   });
   two = await startPdv({
     databaseUrl: database.url,
     redisUrl: redis.url,
     instanceId: 'pdv-browser-2',
     prefix,
+    sessionCheckMs: 1000,
   });
   // Debian's chromium (no browser download); CHROMIUM_PATH for one elsewhere.
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -490,6 +492,26 @@ describe('pdv-app login page', () => {
     await page.fill('[data-testid="password"]', PASSWORD);
     await page.click('[data-testid="login-submit"]');
     await page.waitForURL(`${pdv.url}/cashier`);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('pdv-app logout', () => {
+  it('sends a kitchen screen on instance 2 to the login page when its session logs out on instance 1', async () => {
+    const { page } = await openScreen(instance(two), SOL, '/kitchen', 'kitchen-logout@2');
+    const cookie = (await page.context().cookies())
+      .map(({ name, value }) => `${name}=${value}`)
+      .join('; ');
+    const logout = await fetch(`${instance(one).url}/api/logout`, {
+      method: 'POST',
+      headers: { cookie },
+    });
+    expect(logout.status).toBe(204);
+    // The hub on instance 2 finds the session gone and closes the screen; its reconnect is
+    // refused (401), and the page asks for a login rather than go quiet.
+    await page.waitForURL(`${instance(two).url}/login?next=${encodeURIComponent('/kitchen')}`, {
+      timeout: 10_000,
+    });
     expect(pageErrors).toEqual([]);
   });
 });

@@ -21,7 +21,8 @@ const screens: Screen[] = [];
 
 beforeAll(async () => {
   db = await createDatabase('pdv_realtime');
-  pdv = await startPdv({ databaseUrl: db.url, instanceId: 'rt-1' });
+  // Sessions read again every second, so that a logout shows within a test's patience.
+  pdv = await startPdv({ databaseUrl: db.url, instanceId: 'rt-1', sessionCheckMs: 1000 });
   sol = await loginCookie(pdv.url, 'ana@sol.demo', 'demo-pdv');
   lua = await loginCookie(pdv.url, 'leo@lua.demo', 'demo-pdv');
 });
@@ -139,6 +140,35 @@ describe('kitchen screens', () => {
     const anonymous = await fetch(`${pdv.url}/events?restaurantId=sol`);
     expect(anonymous.status).toBe(401);
     await anonymous.body?.cancel();
+  });
+});
+
+describe('a logout', () => {
+  it('closes the screens of that session, over WebSocket and SSE, and no other', async () => {
+    const leaving = await loginCookie(pdv.url, 'ana@sol.demo', 'demo-pdv');
+    const kitchen = await screen(leaving, 'sol');
+    const colleague = await screen(sol, 'sol'); // another session of the same restaurant
+    const stream = await fetch(`${pdv.url}/events?restaurantId=sol`, {
+      headers: { cookie: leaving },
+    });
+    expect(stream.status).toBe(200);
+
+    const logout = await fetch(`${pdv.url}/api/logout`, {
+      method: 'POST',
+      headers: { cookie: leaving },
+    });
+    expect(logout.status).toBe(204);
+    expect(await kitchen.closed).toEqual({ code: 4401, reason: 'session ended' });
+    const rest = await stream.text(); // ends once the session is found gone
+    expect(rest).toMatch(/retry: \d+/);
+    // and it cannot come back with that cookie
+    expect(await upgradeStatus(pdv.url, { cookie: leaving, origin: pdv.url })).toBe(401);
+
+    const order = await createOrder(sol);
+    await waitFor(
+      'the other session still served',
+      () => colleague.eventsOf(order.id).length === 1,
+    );
   });
 });
 

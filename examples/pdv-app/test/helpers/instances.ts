@@ -23,6 +23,7 @@ export interface StartOptions {
   /** Redis key prefix: instances of one test share one, test files each have their own. */
   prefix?: string;
   loginAttempts?: number;
+  sessionCheckMs?: number;
   maxConnectionsPerIp?: number;
 }
 
@@ -45,6 +46,7 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
     dataDir: 'memory://',
     prefix: options.prefix ?? 'pdv-test:',
     ...(options.loginAttempts !== undefined ? { loginAttempts: options.loginAttempts } : {}),
+    ...(options.sessionCheckMs !== undefined ? { sessionCheckMs: options.sessionCheckMs } : {}),
   });
   const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
   return {
