@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { createPdvApp, defaultInstanceId } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -13,8 +14,17 @@ async function main() {
     console.error(`pdv-app: ${error.message}\nSee examples/pdv-app/README.md for every variable.`);
     process.exit(2);
   }
+  // Before the embedded database is opened: a second `npm start` must not open the same
+  // .data folder as the first one, only to fail at listen().
+  if (!(await portIsFree(config.port))) {
+    console.error(
+      `pdv-app: port ${config.port} is in use (another npm start?); pick another: PORT=${config.port + 1} npm start`,
+    );
+    process.exit(2);
+  }
   config.instanceId ??= defaultInstanceId(); // the same id in every log line and in /health
-  const logger = createLogger(config.instanceId);
+  // Plain lines for a person at a terminal; JSON for production and log collectors.
+  const logger = createLogger(config.instanceId, !config.production && process.stdout.isTTY);
   const pdv = await createPdvApp({ config, logger });
   const url = await pdv.listen(config.port);
   logger.info(`listening on ${url} as ${pdv.instanceId}`);
@@ -42,6 +52,15 @@ async function main() {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Whether this process could listen on `port` now (0: any port, always). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, () => probe.close(() => resolve(true)));
+  });
 }
 
 main().catch((error) => {
