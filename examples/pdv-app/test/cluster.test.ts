@@ -162,16 +162,17 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
   }
 }
 
-describe('pdv-app cluster (npm run cluster): three instances behind nginx', () => {
+/**
+ * Runs `npm run cluster`'s setup for the tests of the calling describe block, on a private
+ * Redis and a database of its own, and stops it afterwards. Returns a getter of the cluster.
+ */
+function useCluster(databaseName: string, options: { byRestaurant?: boolean } = {}) {
   let redis: PrivateRedis | undefined;
   let database: TestDatabase | undefined;
   let cluster: Cluster | undefined;
-  let url: string;
-  let cookie: string;
-
   beforeAll(async () => {
     redis = await startRedis();
-    database = await createDatabase('cluster');
+    database = await createDatabase(databaseName);
     // Four different ports (the OS may hand the same free port out twice in a row).
     const ports = new Set<number>();
     while (ports.size < 4) ports.add(await freePort());
@@ -182,21 +183,36 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
       redisUrl: redis.url,
       databaseUrl: database.url,
       installNginx: false, // never apt-get from a test: fail and say how instead
+      ...options,
       // The instances' lines are noise here (startCluster's errors quote their last lines);
       // nginx writes only warnings and errors, which say why a request through it failed.
       log: (name, line) => {
         if (name === 'nginx') console.error(`[nginx] ${line}`);
       },
     });
-    url = cluster.url;
-    cookie = await loginCookie(url, 'ana@sol.demo', 'demo-pdv');
   }, 120_000);
-
   afterAll(async () => {
     await cluster?.stop();
     await redis?.stop();
     await database?.drop();
   }, 60_000);
+  return () => {
+    if (!cluster) throw new Error('the cluster did not start (beforeAll failed)');
+    return cluster;
+  };
+}
+
+describe('pdv-app cluster (npm run cluster): three instances behind nginx', () => {
+  const running = useCluster('cluster');
+  let cluster: Cluster | undefined;
+  let url: string;
+  let cookie: string;
+
+  beforeAll(async () => {
+    cluster = running();
+    url = cluster.url;
+    cookie = await loginCookie(url, 'ana@sol.demo', 'demo-pdv');
+  }, 120_000);
 
   const createOrder = async (table: string) => {
     const menu = (await (await fetch(`${url}/api/menu`, { headers: { cookie } })).json()) as {
@@ -311,40 +327,14 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
 });
 
 describe('pdv-app cluster (npm run cluster -- --by-restaurant): nginx hashing by restaurant', () => {
-  // The same three instances, reached through a second nginx on the config's commented
-  // alternative to ip_hash.
-  let redis: PrivateRedis | undefined;
-  let database: TestDatabase | undefined;
-  let cluster: Cluster | undefined;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    database = await createDatabase('cluster_by_restaurant');
-    const ports = new Set<number>();
-    while (ports.size < 4) ports.add(await freePort());
-    const [port, ...instancePorts] = ports;
-    cluster = await startCluster({
-      port,
-      instancePorts,
-      redisUrl: redis.url,
-      databaseUrl: database.url,
-      byRestaurant: true,
-      log: (name, line) => {
-        if (name === 'nginx') console.error(`[nginx] ${line}`);
-      },
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await cluster?.stop();
-    await redis?.stop();
-    await database?.drop();
-  }, 60_000);
+  // Its own three instances, behind nginx on the config's commented alternative to ip_hash.
+  const running = useCluster('cluster_by_restaurant', { byRestaurant: true });
 
   it('sends every request of a restaurant, from any address, to one instance', async () => {
-    const url = cluster!.url;
-    expect(cluster!.nginx.config).toMatch(/^\s+hash \$cookie_pdv_restaurant consistent;$/m);
-    expect(cluster!.nginx.config).not.toMatch(/^\s+ip_hash;$/m);
+    const cluster = running();
+    const url = cluster.url;
+    expect(cluster.nginx.config).toMatch(/^\s+hash \$cookie_pdv_restaurant consistent;$/m);
+    expect(cluster.nginx.config).not.toMatch(/^\s+ip_hash;$/m);
     const served = async (cookie: string) => {
       const instances = new Set<string>();
       for (let n = 1; n <= 24; n++) {

@@ -31,6 +31,26 @@ function numbers(client: { events(): Array<Record<string, unknown>> }): number[]
   return client.events().map((e) => e.payload as number);
 }
 
+/**
+ * Two hubs with history on a private Redis, hub 2 through a fault proxy the test can cut,
+ * all stopped after the test.
+ */
+async function hubsWithOneBehindAProxy(name: string) {
+  const redis = await startRedis();
+  afterThisTest(() => redis.stop());
+  const proxy = await faultProxy(redis.url);
+  afterThisTest(() => proxy.close());
+  const prefix = keyPrefix(`realtime-history-${name}`);
+  const one = await startHub({ redis: redis.url, prefix, history: true, instanceId: 'hub-1' });
+  const two = await startHub({
+    redis: proxy.url(redis.url),
+    prefix,
+    history: true,
+    instanceId: 'hub-2',
+  });
+  return { redis, proxy, prefix, one, two };
+}
+
 describe('history and resume', () => {
   it('gives events ids that are their increasing positions in the room', async () => {
     const [one] = await startInstances(1, { history: true });
@@ -189,18 +209,7 @@ describe('history and resume', () => {
   }, 60_000);
 
   it('fills a hole from the history, not with a gap, when its subscriber is back before the connection that reads the history', async () => {
-    const redis = await startRedis();
-    afterThisTest(() => redis.stop());
-    const proxy = await faultProxy(redis.url);
-    afterThisTest(() => proxy.close());
-    const prefix = keyPrefix('realtime-history-split-return');
-    const one = await startHub({ redis: redis.url, prefix, history: true, instanceId: 'hub-1' });
-    const two = await startHub({
-      redis: proxy.url(redis.url),
-      prefix,
-      history: true,
-      instanceId: 'hub-2',
-    });
+    const { redis, proxy, prefix, one, two } = await hubsWithOneBehindAProxy('split-return');
     const far = await joinedClient(two.wsUrl, alice, room);
     await one.hub.toRestaurant('a', { eventType: 'tick', payload: 0 });
     await waitFor('the first event', () => numbers(far).length === 1);
@@ -231,18 +240,7 @@ describe('history and resume', () => {
   });
 
   it('tells a client gap after its instance lost Redis, even before any event of its room reached it, and clients of quiet rooms nothing', async () => {
-    const redis = await startRedis();
-    afterThisTest(() => redis.stop());
-    const proxy = await faultProxy(redis.url);
-    afterThisTest(() => proxy.close());
-    const prefix = keyPrefix('realtime-history-fresh-room');
-    const one = await startHub({ redis: redis.url, prefix, history: true, instanceId: 'hub-1' });
-    const two = await startHub({
-      redis: proxy.url(redis.url),
-      prefix,
-      history: true,
-      instanceId: 'hub-2',
-    });
+    const { redis, proxy, prefix, one, two } = await hubsWithOneBehindAProxy('fresh-room');
     await Promise.all([one.hub.ready(5_000), two.hub.ready(5_000)]);
     // Joined, but no event of the room has reached hub 2 yet: it has no position to catch up from.
     const far = await joinedClient(two.wsUrl, alice, room);
