@@ -283,6 +283,12 @@ describe('nginx configurations', () => {
     (name) => [name, readFileSync(new URL(`../deploy/${name}`, import.meta.url), 'utf8')] as const,
   );
 
+  it.each(configs)('%s: keeps /metrics from the internet', (_, conf) => {
+    const metrics = /location = \/metrics \{([^}]*)\}/.exec(conf)?.[1];
+    expect(metrics).toMatch(/allow 127\.0\.0\.0\/8;/);
+    expect(metrics).toMatch(/deny all;\s*proxy_pass/);
+  });
+
   // nginx hands a location the server's proxy_set_header lines only if it sets none itself:
   // a /ws block with only Upgrade and Connection would lose the client's address and Host.
   it.each(configs)(

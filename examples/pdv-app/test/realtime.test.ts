@@ -141,6 +141,31 @@ describe('kitchen screens', () => {
     expect(anonymous.status).toBe(401);
     await anonymous.body?.cancel();
   });
+
+  it('refuses a stream of an unknown restaurant, of another one named as a room, and of none', async () => {
+    for (const [query, status] of [
+      ['restaurantId=nowhere', 403],
+      [`room=${encodeURIComponent('restaurant:lua')}`, 403],
+      ['restaurantId=sol&restaurantId=lua', 403], // one forbidden room refuses the stream
+      ['', 400],
+    ] as const) {
+      const response = await fetch(`${pdv.url}/events?${query}`, { headers: { cookie: sol } });
+      expect(response.status, query).toBe(status);
+      await response.body?.cancel();
+    }
+  });
+
+  it('answers a WebSocket join of an unknown restaurant with forbidden, and sends it nothing', async () => {
+    const kitchen = await openScreen(pdv.url, sol, 'sol');
+    screens.push(kitchen);
+    kitchen.socket.send(JSON.stringify({ type: 'auth', restaurantId: 'nowhere' }));
+    await waitFor('the refusal', () =>
+      kitchen.messages.some((m) => m.type === 'error' && m.code === 'forbidden'),
+    );
+    expect(kitchen.messages.filter((m) => m.type === 'joined')).toEqual([
+      { type: 'joined', room: 'restaurant:sol' },
+    ]);
+  });
 });
 
 describe('a logout', () => {
