@@ -57,6 +57,9 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
   const PgStore = connectPgSimple(session);
   let inner: Handler | undefined;
   let store: InstanceType<typeof PgStore> | undefined;
+  let touches: ReturnType<typeof quietTouch> | undefined;
+  // Requests readSession has answered: the first answer may reuse what the middleware loaded.
+  const readBefore = new WeakSet<IncomingMessage>();
   let ownedPool: Pool | undefined;
   let embedded: EmbeddedPostgres | undefined;
   let warnedTrustProxy = false;
@@ -96,7 +99,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
       errorLog: (...args: unknown[]) => logError('store error', args.join(' ')),
     });
     ensureTableBeforeUse(store, pool, o.tableName);
-    quietTouch(store, o.maxAge, o.refreshWhenRemaining);
+    touches = quietTouch(store, o.maxAge, o.refreshWhenRemaining);
     health = watchStore(store, o.registry);
     inner = session({
       store,
@@ -154,17 +157,28 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     health: () => ({ mode, degraded: health?.degraded ?? true }),
     async readSession(req: IncomingMessage) {
       await ready;
-      // express-session skips a request that has a session already: read it as stored now,
-      // so that a long-lived connection's request can be asked again (after a logout: none).
-      const read = req as { session?: unknown; sessionID?: unknown };
-      delete read.session;
-      delete read.sessionID;
+      type Loaded = { session?: session.SessionData; sessionID?: string };
+      // An Express request that went through this middleware has its session already: the
+      // first read takes it as it is. Any later read (a long-lived connection checked again)
+      // asks the store: after a logout there is none.
+      const loaded = (req as Loaded).session;
+      const first = !readBefore.has(req);
+      readBefore.add(req);
+      if (loaded !== undefined && first) return loaded;
+      // On a stand-in of the request, so that the live one (and its session, which its own
+      // response may still save) is never touched.
+      const probe = Object.create(req) as IncomingMessage & Loaded;
+      probe.session = undefined;
+      probe.sessionID = undefined;
       const { ServerResponse } = await import('node:http');
-      const res = new ServerResponse(req);
+      const res = new ServerResponse(probe);
       await new Promise<void>((resolve, reject) =>
-        inner!(req, res, (error) => (error ? reject(error) : resolve())),
+        inner!(probe, res, (error) => (error ? reject(error) : resolve())),
       );
-      return (req as { session?: session.SessionData }).session;
+      if (probe.sessionID !== undefined) touches?.forget(probe.sessionID);
+      // For a missing or ended session this is a new, empty one (no user): never saved, as
+      // its response never ends.
+      return probe.session;
     },
     close() {
       closing ??= (async () => {

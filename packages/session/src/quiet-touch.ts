@@ -10,7 +10,11 @@ const MAX_REMEMBERED = 10_000;
  * touch reaches Postgres only once less than `refreshWhenRemaining` of maxAge is left; it is
  * then a full save, so the stored cookie expiry (what the next decision reads) moves too.
  */
-export function quietTouch(store: Store, maxAge: number, refreshWhenRemaining: number): void {
+export function quietTouch(
+  store: Store,
+  maxAge: number,
+  refreshWhenRemaining: number,
+): { forget(sid: string): void } {
   const storedExpiry = new Map<string, number>();
   const get = store.get.bind(store);
   const set = store.set.bind(store);
@@ -39,4 +43,6 @@ export function quietTouch(store: Store, maxAge: number, refreshWhenRemaining: n
     }
     set(sid, session, callback);
   };
+  // A read that will never touch (readSession) must not hold an entry another request needs.
+  return { forget: (sid) => storedExpiry.delete(sid) };
 }

@@ -234,6 +234,28 @@ describe.each(backends)('sessions on %s', (_name, backend) => {
     const upgrade = { headers: { cookie }, url: '/ws', method: 'GET', socket: {} } as never;
     expect(await authenticate(upgrade)).toEqual({ name: 'eva' });
     await request(app).post('/logout').set('Cookie', cookie).expect(204);
+    const rows = async () =>
+      (await sql.query('SELECT count(*)::int AS n FROM "session"')).rows[0].n as number;
+    const before = await rows();
     expect(await authenticate(upgrade)).toBeNull();
+    expect(await rows()).toBe(before); // the empty stand-in for the ended session is not saved
+  });
+
+  it('answers the first read of an Express request with the session it has, and never replaces it', async () => {
+    const { sessions } = instance();
+    const app = appWith(sessions);
+    app.get('/read-twice', async (req, res) => {
+      const loaded = req.session;
+      const first = await sessions.readSession(req);
+      const again = await sessions.readSession(req); // read from the store this time
+      res.json({
+        firstIsLoaded: first === loaded,
+        againUser: (again as { user?: unknown } | undefined)?.user ?? null,
+        liveUntouched: req.session === loaded,
+      });
+    });
+    const cookie = await loggedIn(app, 'fia');
+    const { body } = await request(app).get('/read-twice').set('Cookie', cookie).expect(200);
+    expect(body).toEqual({ firstIsLoaded: true, againUser: { name: 'fia' }, liveUntouched: true });
   });
 });
