@@ -34,6 +34,9 @@ export class FallbackStore implements Store {
   readonly prefix: string | undefined;
   private readonly local = new MemoryStore();
   private failing = false;
+  private options: Options | undefined;
+  /** The shared store's init run again after a failure (its scripts may never have loaded). */
+  private reloading: Promise<void> | undefined;
 
   /**
    * `connected`: false while Redis is known to be away, so that calls skip a Redis that
@@ -48,14 +51,17 @@ export class FallbackStore implements Store {
     this.prefix = shared.prefix;
   }
 
-  /** True while Redis fails and `onRedisError` decides. */
+  /** True while Redis is away and `onRedisError` decides. */
   get degraded(): boolean {
-    return this.failing;
+    return this.failing && !this.connected();
   }
 
   init(options: Options): void {
+    this.options = options;
     this.local.init(options);
-    // RedisStore's init loads its script; if that fails, the first call says so.
+    // RedisStore's init loads its scripts, and every later call awaits that load: if Redis
+    // is away at start, the first call fails, and the store is initialized again once Redis
+    // is back (see either).
     void Promise.resolve(this.shared.init?.(options)).catch(() => {});
   }
 
@@ -71,7 +77,8 @@ export class FallbackStore implements Store {
     return this.either(
       () => this.shared.increment(key),
       () => this.local.increment(key),
-      { totalHits: 0, resetTime: undefined },
+      // As the first hit of a fresh window: let through, and tell express-rate-limit so.
+      { totalHits: 1, resetTime: new Date(Date.now() + (this.options?.windowMs ?? 60_000)) },
     );
   }
 
@@ -99,6 +106,7 @@ export class FallbackStore implements Store {
   ): Promise<T> {
     if (this.failing && !this.connected()) return this.fallBack(local, whenOpen, undefined);
     try {
+      if (this.failing) await this.reinitialize();
       const result = await shared();
       if (this.failing) {
         this.failing = false;
@@ -112,6 +120,15 @@ export class FallbackStore implements Store {
       }
       return this.fallBack(local, whenOpen, error);
     }
+  }
+
+  private reinitialize(): Promise<void> {
+    const { init } = this.shared;
+    if (init === undefined || this.options === undefined) return Promise.resolve();
+    this.reloading ??= Promise.resolve(init.call(this.shared, this.options)).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
   }
 
   private fallBack<T>(local: () => Promise<T>, whenOpen: T, error: unknown): Promise<T> {

@@ -62,20 +62,23 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
   const {
     redis,
     prefix,
-    onRedisError = 'local',
     name = 'rate',
     registry,
     logger,
+    onRedisError: given,
+    passOnStoreError,
+    handler: ownHandler,
+    store: ownStore,
     ...rest
   } = options;
-  const source = redis === false ? undefined : (redis ?? (process.env.REDIS_URL || undefined));
+  const onRedisError = whenRedisFails(given, passOnStoreError);
+  // A store of the caller's: it is theirs to share; no connection of ours.
+  const source =
+    ownStore !== undefined || redis === false
+      ? undefined
+      : (redis ?? (process.env.REDIS_URL || undefined));
   if (typeof source === 'string' && !/^rediss?:\/\//.test(source)) {
     throw new LimitsOptionError(`redis URL must start with redis:// or rediss://, got "${source}"`);
-  }
-  if (!['local', 'open', 'closed'].includes(onRedisError)) {
-    throw new LimitsOptionError(
-      `onRedisError must be 'local', 'open' or 'closed', got "${onRedisError}"`,
-    );
   }
   const log = logger === false ? silent : (logger ?? console);
   let store: FallbackStore | undefined;
@@ -107,8 +110,9 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
     limit: 100,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    handler: (_req, res, _next, used) => {
+    handler: (req, res, next, used) => {
       metrics?.rejected('rate');
+      if (ownHandler) return ownHandler(req, res, next, used);
       const retryAfter = res.getHeader('Retry-After');
       sendRefusal(
         res as unknown as ServerResponse,
@@ -116,12 +120,14 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
         Number(retryAfter ?? used.windowMs / 1000),
       );
     },
+    // Our store decides what a Redis failure means (onRedisError); only 'closed' throws.
+    passOnStoreError: false,
     // express-rate-limit's configuration warnings, in the same place as ours.
     logger: {
       warn: (error, message) => log.warn(`limits: ${message ?? ''} ${String(error)}`.trim()),
       error: (error, message) => log.error(`limits: ${message ?? ''} ${String(error)}`.trim()),
     },
-    ...(store ? { store } : {}),
+    ...(ownStore ? { store: ownStore } : store ? { store } : {}),
     ...rest,
   });
   // A store that fails closed throws: answer 503 here rather than leave it to the app's
@@ -135,6 +141,23 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
   guarded.resetKey = limiter.resetKey;
   guarded.getKey = limiter.getKey;
   return guarded;
+}
+
+/**
+ * `onRedisError`, or what express-rate-limit's `passOnStoreError` asked for: `true` lets
+ * requests through (`'open'`), `false` refuses them (`'closed'`). Both, disagreeing: an error.
+ */
+function whenRedisFails(given: unknown, passOnStoreError: boolean | undefined): OnRedisError {
+  if (given !== undefined && !['local', 'open', 'closed'].includes(given as string)) {
+    throw new LimitsOptionError(`onRedisError must be 'local', 'open' or 'closed', got "${given}"`);
+  }
+  const implied = passOnStoreError === undefined ? undefined : passOnStoreError ? 'open' : 'closed';
+  if (given !== undefined && implied !== undefined && given !== implied) {
+    throw new LimitsOptionError(
+      `passOnStoreError: ${passOnStoreError} means onRedisError '${implied}', but onRedisError is '${given}': pass one of them`,
+    );
+  }
+  return (given as OnRedisError | undefined) ?? implied ?? 'local';
 }
 
 const FALLBACK: Record<OnRedisError, string> = {

@@ -93,6 +93,28 @@ describe('rateLimit', () => {
     await request(one).get('/').expect(429);
   });
 
+  it('shares through a Redis that was away when it started, once that Redis is there', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    await server.kill();
+    const logger = recordingLogger();
+    const options = { redis: server.url, prefix: keyPrefix('rl-late'), limit: 3, logger };
+    const [one, two] = [app(options), app(options)];
+    for (let i = 0; i < 3; i++) await request(one).get('/').expect(200);
+    await request(one).get('/').expect(429); // counted here meanwhile
+    await server.restart();
+    await waitFor(
+      'two to count in Redis',
+      async () =>
+        (await request(two).get('/')).status === 200 &&
+        logger.lines.some((l) => l.includes('shared again')),
+      10_000,
+    );
+    await request(two).get('/').expect(200);
+    await request(two).get('/').expect(200);
+    await request(two).get('/').expect(429); // three in Redis: the limit is shared
+  });
+
   it('answers 503 when told to fail closed, and lets requests through uncounted when told to fail open', async () => {
     const server = await startRedis();
     cleanups.push(() => server.stop());
@@ -103,20 +125,36 @@ describe('rateLimit', () => {
       onRedisError: 'closed',
       logger: false,
     });
+    const openLog = recordingLogger();
     const open = app({
       redis: server.url,
       prefix: keyPrefix('rl-o'),
       limit: 1,
       onRedisError: 'open',
+      logger: openLog,
+    });
+    // express-rate-limit's own switch says the same: false fails closed.
+    const passFalse = app({
+      redis: server.url,
+      prefix: keyPrefix('rl-p'),
+      limit: 1,
+      passOnStoreError: false,
       logger: false,
     });
     await request(closed).get('/').expect(200);
     await request(open).get('/').expect(200);
+    await request(passFalse).get('/').expect(200);
     await server.kill();
     const refused = await request(closed).get('/').expect(503);
     expect(refused.body).toMatchObject({ error: 'unavailable' });
     expect(refused.headers['retry-after']).toBe('1');
-    for (let i = 0; i < 3; i++) await request(open).get('/').expect(200);
+    await request(passFalse).get('/').expect(503);
+    for (let i = 0; i < 3; i++) {
+      const through = await request(open).get('/').expect(200);
+      expect(through.headers.ratelimit).toMatch(/r=0; t=\d+/); // as the first of its window
+    }
+    // No complaint from express-rate-limit about what the open store answered.
+    expect(openLog.lines.filter((l) => l.startsWith('error'))).toEqual([]);
   });
 
   it('counts its refusals and says when it is degraded in the bancada_limits metrics', async () => {
@@ -149,10 +187,13 @@ describe('rateLimit', () => {
     expect(await metric('bancada_limits_active_connections')).toBeUndefined();
   });
 
-  it('refuses an onRedisError it does not know', () => {
+  it('refuses an onRedisError it does not know, and one that passOnStoreError contradicts', () => {
     expect(() => rateLimit({ onRedisError: 'sometimes' as never })).toThrow(
       /onRedisError must be 'local', 'open' or 'closed', got "sometimes"/,
     );
+    expect(() =>
+      rateLimit({ redis: false, passOnStoreError: true, onRedisError: 'closed' }),
+    ).toThrow(/passOnStoreError: true means onRedisError 'open'/);
   });
 });
 
