@@ -87,7 +87,8 @@ export class Hub {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly reauthTimer: NodeJS.Timeout | undefined;
   private reauthTick = 0;
-  private reauthRunning = false;
+  /** The slice being checked now, if any. */
+  private reauthRound: Promise<void> | undefined;
   private readonly metrics: HubMetrics | undefined;
   private readonly history: HistoryStore | undefined;
   /** Rooms with history whose events went out while Redis was away (see `taint`). */
@@ -287,6 +288,8 @@ export class Hub {
   private async sendClientsAway(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.reauthTimer);
+    // A check in flight would read a session store the app may close right after us.
+    await this.reauthRound;
     for (const { server, listener } of this.attached) server.off('upgrade', listener);
     const gone = [...this.wsClients].map((client) => {
       const retryAfterMs = this.retryAfterMs();
@@ -340,6 +343,10 @@ export class Hub {
       return { code: 'forbidden', message: 'not allowed in this room', room };
     }
     if (!this.isConnected(member)) return undefined; // gone while authorizing
+    // A check of the session ran meanwhile and changed who this is: ask for that one.
+    if (member.identity.principal !== principal) {
+      return this.join(member, member.identity.principal, room);
+    }
     if (member.rooms.size >= this.o.maxRoomsPerConnection) return tooMany;
     this.rooms.join(member, room);
     return undefined;
@@ -531,7 +538,7 @@ export class Hub {
    * that the history can fill for a gap.
    */
   private async readHistory(room: string, since: string): ReturnType<HistoryStore['since']> {
-    await this.bus?.ready(HISTORY_TIMEOUT_MS);
+    await this.bus?.commandsReady(HISTORY_TIMEOUT_MS);
     return this.history!.since(room, since);
   }
 
@@ -779,23 +786,27 @@ export class Hub {
 
   /** Runs `authenticate` again for one slice of the connections; see `reauthenticateMs`. */
   private async reauthenticateSlice(authenticate: Authenticate): Promise<void> {
+    // The last slice is still at it (a slow store): this tick is skipped, and its slice
+    // comes next, so that no slice is skipped for good.
+    if (this.reauthRound) return;
     const slice = this.reauthTick++ % REAUTH_SLICES;
-    if (this.reauthRunning) return; // the last slice is still at it: a slow store, let it be
-    this.reauthRunning = true;
-    try {
-      const due: Member[] = [];
-      for (const member of [...this.wsClients, ...this.sseClients]) {
-        if (member.identity.slice === slice) due.push(member);
-      }
-      const worker = async () => {
-        for (let member = due.pop(); member; member = due.pop()) {
-          await this.reauthenticate(member, authenticate);
-        }
-      };
-      await Promise.all(Array.from({ length: REAUTH_CONCURRENCY }, worker));
-    } finally {
-      this.reauthRunning = false;
+    this.reauthRound = this.checkSlice(slice, authenticate).finally(() => {
+      this.reauthRound = undefined;
+    });
+    await this.reauthRound;
+  }
+
+  private async checkSlice(slice: number, authenticate: Authenticate): Promise<void> {
+    const due: Member[] = [];
+    for (const member of [...this.wsClients, ...this.sseClients]) {
+      if (member.identity.slice === slice) due.push(member);
     }
+    const worker = async () => {
+      for (let member = due.pop(); member; member = due.pop()) {
+        await this.reauthenticate(member, authenticate);
+      }
+    };
+    await Promise.all(Array.from({ length: REAUTH_CONCURRENCY }, worker));
   }
 
   private async reauthenticate(member: Member, authenticate: Authenticate): Promise<void> {

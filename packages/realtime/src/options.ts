@@ -16,6 +16,9 @@ import type {
 } from './types.js';
 import { checkRedisSource, checkWholeNumbers, resolveLogger } from './validate.js';
 
+/** The longest delay a Node timer takes; longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Options of `createHub()`. */
 export interface HubOptions {
   /**
@@ -25,9 +28,9 @@ export interface HubOptions {
   authenticate: Authenticate | false;
   /**
    * How often `authenticate` runs again on each open connection's request (spread over the
-   * interval): a connection whose session ended (logout, expiry) is closed (WebSocket 1008,
-   * SSE ended), and one whose principal may no longer be in one of its rooms too, on every
-   * instance. A check that fails (the store is down) keeps the connection. `false`: only at
+   * interval): a connection whose session ended (logout, expiry) is closed (WebSocket 4401,
+   * SSE ended), and one whose principal may no longer be in one of its rooms too (4403), on
+   * every instance. A check that fails (the store is down) keeps the connection. `false`: only at
    * connect time (the request is then not kept either).
    * @default 60_000
    */
@@ -208,10 +211,14 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   }
   if (
     o.reauthenticateMs !== false &&
-    !(Number.isInteger(o.reauthenticateMs) && o.reauthenticateMs >= 1000)
+    !(
+      Number.isInteger(o.reauthenticateMs) &&
+      o.reauthenticateMs >= 1000 &&
+      o.reauthenticateMs <= MAX_TIMER_MS
+    )
   ) {
     throw new RealtimeOptionError(
-      `reauthenticateMs must be a whole number of at least 1000, or false, got ${o.reauthenticateMs}`,
+      `reauthenticateMs must be a whole number from 1000 to ${MAX_TIMER_MS}, or false, got ${o.reauthenticateMs}`,
     );
   }
   if (typeof o.authorize !== 'function') {

@@ -162,6 +162,25 @@ export class RedisBus {
     return !this.degraded;
   }
 
+  /**
+   * Waits until the commanding connection (publishes, history) is up, at most `timeoutMs`;
+   * the subscriber does not matter to a history read.
+   */
+  commandsReady(timeoutMs: number): Promise<void> {
+    const pub = this.pub;
+    if (pub.status === 'ready' || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        pub.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      pub.once('ready', done);
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([closeOwnConnection(this.pub), closeOwnConnection(this.sub)]);

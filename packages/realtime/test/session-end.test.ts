@@ -56,6 +56,29 @@ describe('a session that ends while its connections are open', () => {
     expect(await ws.closed).toEqual({ code: 4403, reason: 'no longer allowed' });
   });
 
+  it('reaches every connection in time when the store is slower than one slice of the interval', async () => {
+    const { store, authenticate } = sessionStore();
+    store.sessions.set('alice', alice).set('bob', bob);
+    let delayMs = 0;
+    const slow: Authenticate = async (req) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return authenticate(req);
+    };
+    const [one] = await startInstances(1, { authenticate: slow, reauthenticateMs: 1000 });
+    // In each tenth of the interval: one of bob's connections, which stay (so every slice
+    // always has a slow check to run), and one of alice's.
+    for (let i = 0; i < 10; i++) await joinedClient(one!.wsUrl, bob, 'restaurant:a');
+    const clients = [];
+    for (let i = 0; i < 10; i++) {
+      clients.push(await joinedClient(one!.wsUrl, alice, 'restaurant:a'));
+    }
+    delayMs = 150; // each check outlasts the 100 ms between slices
+    store.sessions.delete('alice');
+    const closed = await Promise.all(clients.map((client) => client.closed));
+    expect(closed.map((c) => c.code)).toEqual(clients.map(() => 4401));
+    await waitFor("only bob's ten left", () => one!.hub.stats().connections.websocket === 10);
+  }, 20_000);
+
   it('keeps connections open while the session store cannot be reached, and checks again after', async () => {
     const { store, authenticate } = sessionStore();
     store.sessions.set('alice', alice);
