@@ -16,9 +16,12 @@ async function main() {
   }
   // Before the embedded database is opened: a second `npm start` must not open the same
   // .data folder as the first one, only to fail at listen().
-  if (!(await portIsFree(config.port))) {
+  const port = await tryPort(config.port);
+  if (port !== 'free') {
     console.error(
-      `pdv-app: port ${config.port} is in use (another npm start?); pick another: PORT=${config.port + 1} npm start`,
+      port === 'EADDRINUSE'
+        ? `pdv-app: port ${config.port} is in use (another npm start?); pick another: PORT=${config.port + 1} npm start`
+        : `pdv-app: cannot listen on port ${config.port} (${port}); pick another: PORT=3000 npm start`,
     );
     process.exit(2);
   }
@@ -54,12 +57,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-/** Whether this process could listen on `port` now (0: any port, always). */
-function portIsFree(port: number): Promise<boolean> {
+/** Whether this process could listen on `port` now, or the error code that says why not. */
+function tryPort(port: number): Promise<'free' | string> {
   return new Promise((resolve) => {
     const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, () => probe.close(() => resolve(true)));
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    probe.listen(port, () => probe.close(() => resolve('free')));
   });
 }
 

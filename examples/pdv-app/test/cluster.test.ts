@@ -234,6 +234,10 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
     const health = (await response.json()) as Health;
     expect(health.status).toBe('ok');
     expect(cluster?.instances.map((i) => i.id)).toContain(health.instance);
+    // /metrics passes for local clients (the config keeps it from everyone else).
+    const metrics = await fetch(`${url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('bancada_realtime_connections');
   });
 
   it('runs three healthy instances on the shared Redis and Postgres (asked directly)', async () => {

@@ -372,5 +372,9 @@ describe('health and metrics', () => {
     ]) {
       expect(metrics.text, family).toContain(family);
     }
+    // Only that path: a balancer rule on /metrics cannot be walked round.
+    for (const path of ['/metrics/', '/METRICS', '/Metrics']) {
+      expect((await request(pdv.url).get(path)).status, path).toBe(404);
+    }
   });
 });

@@ -74,7 +74,9 @@ export async function readHealth(s: HealthSources): Promise<Health> {
  * balancer stops sending it requests. GET /metrics: every metric, `bancada_*` included.
  */
 export function healthRoutes(sources: HealthSources): Router {
-  const router = Router();
+  // Exactly /metrics: a balancer that keeps that path from the internet must not be walked
+  // round by /metrics/ or /METRICS, which Express would otherwise answer as well.
+  const router = Router({ strict: true, caseSensitive: true });
   router.get('/health', async (_req, res) => {
     const health = await readHealth(sources);
     const serving = health.status === 'ok' || health.status === 'degraded';
