@@ -60,6 +60,8 @@ export class RedisBus {
   private readonly ownSuffix: string;
   private readonly logs = new LogLimiter();
   private subscribed = false;
+  /** Resolves when the commanding connection is ready again (see commandsReady). */
+  private commandsBack: Promise<void> | undefined;
   private wasDegraded = false;
   private closed = false;
   /** Publishes that could not be sent to the other instances. */
@@ -169,16 +171,19 @@ export class RedisBus {
   commandsReady(timeoutMs: number): Promise<void> {
     const pub = this.pub;
     if (pub.status === 'ready' || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        pub.off('ready', done);
+    // One listener for all the waiters of one reconnect, however many resumes wait.
+    this.commandsBack ??= new Promise((resolve) =>
+      pub.once('ready', () => {
+        this.commandsBack = undefined;
         resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
       timer.unref();
-      pub.once('ready', done);
     });
+    return Promise.race([this.commandsBack, giveUp]).finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {
