@@ -5,7 +5,7 @@ import type { Rejection } from './types.js';
 const MESSAGES: Record<Rejection['reason'], string> = {
   'per-ip': 'Too many connections from this address.',
   total: 'This server is at its connection limit.',
-  unavailable: 'Connections are not being accepted right now.',
+  unavailable: 'Not accepted right now; try again shortly.',
 };
 
 function body(rejection: Rejection): string {

@@ -69,6 +69,13 @@ export interface ConnectionLimitOptions {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
+/** Throws a LimitsOptionError unless `value` is one of the OnRedisError values. */
+export function checkOnRedisError(value: unknown): asserts value is OnRedisError {
+  if (!['local', 'open', 'closed'].includes(value as string)) {
+    throw new LimitsOptionError(`onRedisError must be 'local', 'open' or 'closed', got "${value}"`);
+  }
+}
+
 export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, env = process.env) {
   if (typeof options !== 'object' || options === null) {
     throw new LimitsOptionError(`options must be an object, got ${typeof options}`);
@@ -102,11 +109,7 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
   if (o.maxPerIp > o.maxTotal) {
     throw new LimitsOptionError(`maxPerIp (${o.maxPerIp}) cannot exceed maxTotal (${o.maxTotal})`);
   }
-  if (!['local', 'open', 'closed'].includes(o.onRedisError)) {
-    throw new LimitsOptionError(
-      `onRedisError must be 'local', 'open' or 'closed', got "${o.onRedisError}"`,
-    );
-  }
+  checkOnRedisError(o.onRedisError);
   if (
     o.ipv6Subnet !== false &&
     (!Number.isInteger(o.ipv6Subnet) || o.ipv6Subnet < 8 || o.ipv6Subnet > 128)

@@ -9,10 +9,11 @@ import type { Registry } from 'prom-client';
 import { RedisStore } from 'rate-limit-redis';
 import { LimitsOptionError } from './errors.js';
 import { FallbackStore, RateLimitUnavailableError } from './fallback-store.js';
+import { sendRejection } from './http.js';
 import { limitsMetrics } from './metrics.js';
-import type { OnRedisError } from './options.js';
+import { checkOnRedisError, type OnRedisError } from './options.js';
 import { openRedis } from './redis-connection.js';
-import type { Logger } from './types.js';
+import type { Logger, Rejection } from './types.js';
 
 /** Options of `rateLimit()`: express-rate-limit's, plus where to share the counts. */
 export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
@@ -114,11 +115,7 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
       metrics?.rejected('rate');
       if (ownHandler) return ownHandler(req, res, next, used);
       const retryAfter = res.getHeader('Retry-After');
-      sendRefusal(
-        res as unknown as ServerResponse,
-        429,
-        Number(retryAfter ?? used.windowMs / 1000),
-      );
+      sendTooMany(res as unknown as ServerResponse, Number(retryAfter ?? used.windowMs / 1000));
     },
     // Our store decides what a Redis failure means (onRedisError); only 'closed' throws.
     passOnStoreError: false,
@@ -136,7 +133,7 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
     limiter(req, res, (error?: unknown) => {
       if (!(error instanceof RateLimitUnavailableError)) return next(error as Error);
       metrics?.rejected('unavailable');
-      sendRefusal(res as unknown as ServerResponse, 503, 1);
+      sendRejection(res as unknown as ServerResponse, UNAVAILABLE);
     })) as RateLimitRequestHandler;
   guarded.resetKey = limiter.resetKey;
   guarded.getKey = limiter.getKey;
@@ -148,9 +145,7 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
  * requests through (`'open'`), `false` refuses them (`'closed'`). Both, disagreeing: an error.
  */
 function whenRedisFails(given: unknown, passOnStoreError: boolean | undefined): OnRedisError {
-  if (given !== undefined && !['local', 'open', 'closed'].includes(given as string)) {
-    throw new LimitsOptionError(`onRedisError must be 'local', 'open' or 'closed', got "${given}"`);
-  }
+  if (given !== undefined) checkOnRedisError(given);
   const implied = passOnStoreError === undefined ? undefined : passOnStoreError ? 'open' : 'closed';
   if (given !== undefined && implied !== undefined && given !== implied) {
     throw new LimitsOptionError(
@@ -159,6 +154,9 @@ function whenRedisFails(given: unknown, passOnStoreError: boolean | undefined): 
   }
   return (given as OnRedisError | undefined) ?? implied ?? 'local';
 }
+
+/** What a rate limit that fails closed answers while Redis is away. */
+const UNAVAILABLE: Rejection = { status: 503, reason: 'unavailable', retryAfter: 1 };
 
 const FALLBACK: Record<OnRedisError, string> = {
   local: 'counts per instance',
@@ -189,14 +187,13 @@ export async function closeRateLimits(): Promise<void> {
   await Promise.all(open.map((client) => client.quit().catch(() => client.disconnect())));
 }
 
-function sendRefusal(res: ServerResponse, status: 429 | 503, retryAfter: number): void {
-  const text = JSON.stringify(
-    status === 429
-      ? { error: 'rate-limited', message: 'Too many requests; try again later.', retryAfter }
-      : { error: 'unavailable', message: 'Try again shortly.', retryAfter },
-  );
-  res.statusCode = status;
-  if (status === 503) res.setHeader('Retry-After', String(retryAfter));
+function sendTooMany(res: ServerResponse, retryAfter: number): void {
+  const text = JSON.stringify({
+    error: 'rate-limited',
+    message: 'Too many requests; try again later.',
+    retryAfter,
+  });
+  res.statusCode = 429;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.end(text);

@@ -1,5 +1,6 @@
 import { keyPrefix, recordingLogger, redisUrl, startRedis, waitFor } from '@bancada/testkit';
 import express from 'express';
+import { MemoryStore } from 'express-rate-limit';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import request from 'supertest';
@@ -185,6 +186,31 @@ describe('rateLimit', () => {
     expect((await metric('bancada_limits_degraded'))?.value).toBe(1);
     // A rate limit holds no connections: no active-connections series for it.
     expect(await metric('bancada_limits_active_connections')).toBeUndefined();
+  });
+
+  it("uses a caller's store as it is: no Redis connection of its own, and the caller's handler still counted", async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const before = await connectionCount(server.url);
+    const registry = new Registry();
+    const limited = app({
+      redis: server.url,
+      store: new MemoryStore(),
+      limit: 1,
+      name: 'own',
+      registry,
+      logger: false,
+      handler: (_req, res) => {
+        res.status(429).json({ mine: true });
+      },
+    });
+    await request(limited).get('/').expect(200);
+    expect((await request(limited).get('/').expect(429)).body).toEqual({ mine: true });
+    expect(await connectionCount(server.url)).toBe(before);
+    const rejections = await registry.getSingleMetric('bancada_limits_rejections_total')?.get();
+    expect(rejections?.values).toContainEqual(
+      expect.objectContaining({ labels: { limiter: 'own', reason: 'rate' }, value: 1 }),
+    );
   });
 
   it('refuses an onRedisError it does not know, and one that passOnStoreError contradicts', () => {
