@@ -85,6 +85,8 @@ export class Hub {
   private readonly seqs = new Sequencer();
   private readonly logs = new LogLimiter();
   private readonly heartbeatTimer: NodeJS.Timeout;
+  /** `authenticate`, when connections are checked again (`reauthenticateMs`). */
+  private readonly recheck: Authenticate | undefined;
   private readonly reauthTimer: NodeJS.Timeout | undefined;
   private reauthTick = 0;
   /** The slice being checked now, if any. */
@@ -163,9 +165,9 @@ export class Hub {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), o.heartbeatMs);
     this.heartbeatTimer.unref();
     if (o.authenticate !== false && o.reauthenticateMs !== false) {
-      const authenticate = o.authenticate;
+      this.recheck = o.authenticate;
       this.reauthTimer = setInterval(
-        () => void this.reauthenticateSlice(authenticate),
+        () => void this.reauthenticateSlice(),
         o.reauthenticateMs / REAUTH_SLICES,
       );
       this.reauthTimer.unref();
@@ -780,41 +782,40 @@ export class Hub {
   }
 
   private identityOf(principal: Principal, req: IncomingMessage): Identity {
-    const rechecked = this.o.authenticate !== false && this.o.reauthenticateMs !== false;
-    return new Identity(principal, rechecked ? req : undefined);
+    return new Identity(principal, this.recheck ? req : undefined);
   }
 
   /** Runs `authenticate` again for one slice of the connections; see `reauthenticateMs`. */
-  private async reauthenticateSlice(authenticate: Authenticate): Promise<void> {
+  private async reauthenticateSlice(): Promise<void> {
     // The last slice is still at it (a slow store): this tick is skipped, and its slice
     // comes next, so that no slice is skipped for good.
     if (this.reauthRound) return;
     const slice = this.reauthTick++ % REAUTH_SLICES;
-    this.reauthRound = this.checkSlice(slice, authenticate).finally(() => {
+    this.reauthRound = this.checkSlice(slice).finally(() => {
       this.reauthRound = undefined;
     });
     await this.reauthRound;
   }
 
-  private async checkSlice(slice: number, authenticate: Authenticate): Promise<void> {
+  private async checkSlice(slice: number): Promise<void> {
     const due: Member[] = [];
     for (const member of [...this.wsClients, ...this.sseClients]) {
       if (member.identity.slice === slice) due.push(member);
     }
     const worker = async () => {
       for (let member = due.pop(); member; member = due.pop()) {
-        await this.reauthenticate(member, authenticate);
+        await this.reauthenticate(member);
       }
     };
     await Promise.all(Array.from({ length: REAUTH_CONCURRENCY }, worker));
   }
 
-  private async reauthenticate(member: Member, authenticate: Authenticate): Promise<void> {
+  private async reauthenticate(member: Member): Promise<void> {
     const { request } = member.identity;
-    if (request === undefined || !this.isConnected(member)) return;
+    if (request === undefined || this.recheck === undefined || !this.isConnected(member)) return;
     let verdict: Principal | 'unauthenticated' | 'forbidden';
     try {
-      verdict = await this.stillAdmitted(member, request, authenticate);
+      verdict = await this.stillAdmitted(member, request, this.recheck);
     } catch (error) {
       // The store is away: keep serving, as at any other moment of an outage; check next time.
       this.logOnce(

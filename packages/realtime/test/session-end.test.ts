@@ -79,6 +79,37 @@ describe('a session that ends while its connections are open', () => {
     await waitFor("only bob's ten left", () => one!.hub.stats().connections.websocket === 10);
   }, 20_000);
 
+  it('waits, when closing, for a check in flight, so that it never reads a store closed after it', async () => {
+    const { store, authenticate } = sessionStore();
+    store.sessions.set('alice', alice);
+    let checking = 0;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let connected = false;
+    const gated: Authenticate = async (req) => {
+      if (connected) {
+        checking++;
+        await held; // the store answers only when the test says so
+      }
+      return authenticate(req);
+    };
+    const [one] = await startInstances(1, { authenticate: gated, reauthenticateMs: 1000 });
+    await joinedClient(one!.wsUrl, alice, 'restaurant:a');
+    connected = true;
+    await waitFor('a check in flight', () => checking === 1);
+    let closed = false;
+    const closing = one!.hub.close().then(() => {
+      closed = true;
+    });
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(checking).toBe(1); // and no check after it
+  });
+
   it('keeps connections open while the session store cannot be reached, and checks again after', async () => {
     const { store, authenticate } = sessionStore();
     store.sessions.set('alice', alice);
