@@ -12,6 +12,20 @@ export class HeldRooms {
   private readonly held = new Map<string, Outgoing[]>();
   /** Per room: the last position replayed, until a live event beyond it arrives. */
   private readonly floors = new Map<string, StreamId>();
+  /** Per room: when its history was last replayed to this client. */
+  private readonly replayedAt = new Map<string, number>();
+
+  /**
+   * Whether the room's history may be replayed to this client now: at most once per
+   * `minIntervalMs`, so that a client looping `resume` cannot make the hub read and send
+   * a room's history over and over. Counts this replay when it may.
+   */
+  mayReplay(room: string, now: number, minIntervalMs: number): boolean {
+    const last = this.replayedAt.get(room);
+    if (last !== undefined && now - last < minIntervalMs) return false;
+    this.replayedAt.set(room, now);
+    return true;
+  }
 
   hold(room: string): void {
     if (!this.held.has(room)) this.held.set(room, []);

@@ -12,6 +12,14 @@ export interface HistoryOptions {
   maxAgeMs?: number;
   /** Events one resume may replay; further back is a gap. @default 1000 */
   maxReplay?: number;
+  /**
+   * The shortest time between two replays of one room to one connection. A resume that
+   * comes sooner (a client looping `resume since 0-0`) joins as usual but gets `gap` instead
+   * of a replay, and is counted in `replaysRefused`. The first resume of each room on a
+   * connection (a reconnect) is always served.
+   * @default 10_000
+   */
+  minReplayIntervalMs?: number;
 }
 
 export interface ResolvedHistory {
@@ -19,6 +27,7 @@ export interface ResolvedHistory {
   maxLen: number;
   maxAgeMs: number;
   maxReplay: number;
+  minReplayIntervalMs: number;
 }
 
 /** One entry of a room's history: an event, or the mark of events lost there. */
@@ -82,14 +91,17 @@ export class HistoryStore {
   /**
    * What came after `since` in the room's history, oldest first, and whether that is all
    * of it: false when entries after `since` were trimmed, or the history is gone (`exists`
-   * false: the room has no history at all).
+   * false: the room has no history at all). `ahead`: `since` is beyond the newest position
+   * this history ever made, so it is no position of it (forged, or from a history Redis lost).
    */
   async since(
     room: string,
     since: string,
-  ): Promise<{ entries: HistoryEntry[]; complete: boolean; exists: boolean }> {
+  ): Promise<{ entries: HistoryEntry[]; complete: boolean; exists: boolean; ahead: boolean }> {
     const position = parseStreamId(since);
-    if (position === undefined) return { entries: [], complete: false, exists: true };
+    if (position === undefined) {
+      return { entries: [], complete: false, exists: true, ahead: false };
+    }
     const key = this.keyOf(room);
     const [info, raw] = await this.bounded(
       Promise.all([
@@ -99,7 +111,9 @@ export class HistoryStore {
         this.redis().xrange(key, `(${since}`, '+', 'COUNT', this.options.maxReplay + 1),
       ]),
     );
-    if (info === undefined) return { entries: [], complete: false, exists: false };
+    if (info === undefined) return { entries: [], complete: false, exists: false, ahead: false };
+    const newest = parseStreamId(String(field(info, 'last-generated-id')));
+    const ahead = newest !== undefined && compareStreamIds(position, newest) > 0;
     const entries = raw.slice(0, this.options.maxReplay).map(([id, fields]) => toEntry(id, fields));
     // Trimming removes the oldest entries: nothing after `since` is gone if the oldest kept
     // one is not after it (an empty history: if nothing was added after it).
@@ -109,7 +123,7 @@ export class HistoryStore {
       raw.length <= this.options.maxReplay &&
       oldest !== undefined &&
       compareStreamIds(oldest, position) <= 0;
-    return { entries, complete, exists: true };
+    return { entries, complete, exists: true, ahead };
   }
 
   /** Rejects when Redis does not answer within the timeout. */

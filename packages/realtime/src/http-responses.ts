@@ -5,6 +5,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
+  404: 'Not Found',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',

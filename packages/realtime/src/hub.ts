@@ -27,6 +27,7 @@ import { type Member, Rooms } from './rooms.js';
 import { SseClient } from './sse-client.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { Authenticate, Envelope, FanoutMode, HubEvent, HubStats, Principal } from './types.js';
+import { pathOf, UnclaimedUpgrades } from './unclaimed-upgrades.js';
 import { CLOSE, WsClient } from './ws-client.js';
 
 /** Options of `hub.sse()`. */
@@ -40,8 +41,17 @@ export interface SseOptions {
 
 /** What `attach()` takes. */
 export interface AttachOptions {
-  /** The URL path that WebSocket upgrades use. @default '/ws' */
+  /** The URL path that WebSocket upgrades use (exactly: `/ws/` and `/wsx` are not it). @default '/ws' */
   path?: string;
+  /**
+   * An upgrade to another path is answered 404 at once when the server has no 'upgrade'
+   * listener of the app's own; when it has, that listener gets this long to take the socket
+   * (answer or close it) before the hub answers 404. Either way a client that hangs up is
+   * let go at once: an upgrade nobody takes never holds a socket. Set by the first `attach()`
+   * to a server.
+   * @default 10_000
+   */
+  unclaimedTimeoutMs?: number;
 }
 
 type Admitted = { principal: Principal; release: () => void };
@@ -77,10 +87,7 @@ export class Hub {
   private readonly wss: WebSocketServer;
   private readonly wsClients = new Set<WsClient>();
   private readonly sseClients = new Set<SseClient>();
-  private readonly attached: Array<{
-    server: Server;
-    listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  }> = [];
+  private readonly attached: Array<{ server: Server; path: string }> = [];
   private readonly ids = new IdMaker();
   private readonly seqs = new Sequencer();
   private readonly logs = new LogLimiter();
@@ -117,6 +124,8 @@ export class Hub {
     deserializeFailures: 0,
     slowConsumerCloses: 0,
     sessionEndCloses: 0,
+    upgradesUnclaimed: 0,
+    replaysRefused: 0,
   };
 
   constructor(private readonly o: ResolvedHubOptions) {
@@ -175,18 +184,41 @@ export class Hub {
     this.metrics = o.registry ? registerHubMetrics(o.registry, () => this.stats()) : undefined;
   }
 
-  /** Serves WebSocket upgrades on `path` of this HTTP server; other paths are left alone. */
+  /**
+   * Serves WebSocket upgrades on `path` of this HTTP server. Upgrades to other paths are the
+   * app's own 'upgrade' listeners' to take; one that nobody takes is answered 404 and closed
+   * (see `AttachOptions.unclaimedTimeoutMs`) and counted in `upgradesUnclaimed`.
+   */
   attach(server: Server, options: AttachOptions = {}): this {
+    if (this.closing) throw new HubClosedError();
     const path = options.path ?? '/ws';
     if (typeof path !== 'string' || !path.startsWith('/')) {
       throw new TypeError(`attach() path must start with "/", got ${JSON.stringify(path)}`);
     }
-    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (pathOf(req) !== path) return;
-      void this.upgrade(req, socket, head);
-    };
-    server.on('upgrade', listener);
-    this.attached.push({ server, listener });
+    const timeoutMs = options.unclaimedTimeoutMs ?? 10_000;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647) {
+      throw new TypeError(
+        `attach() unclaimedTimeoutMs must be a whole number of milliseconds, got ${timeoutMs}`,
+      );
+    }
+    UnclaimedUpgrades.attach(
+      server,
+      {
+        path,
+        listener: (req, socket, head) => {
+          if (pathOf(req) === path) void this.upgrade(req, socket, head);
+        },
+        onUnclaimed: (why) => {
+          this.counters.upgradesUnclaimed++;
+          this.logOnce(
+            'unclaimed',
+            `realtime: answered 404 to a WebSocket upgrade of a path nobody serves (${why}; counted in upgradesUnclaimed)`,
+          );
+        },
+      },
+      timeoutMs,
+    );
+    this.attached.push({ server, path });
     return this;
   }
 
@@ -292,7 +324,6 @@ export class Hub {
     clearInterval(this.reauthTimer);
     // A check in flight would read a session store the app may close right after us.
     await this.reauthRound;
-    for (const { server, listener } of this.attached) server.off('upgrade', listener);
     const gone = [...this.wsClients].map((client) => {
       const retryAfterMs = this.retryAfterMs();
       client.close(CLOSE.restart, JSON.stringify({ retryAfterMs }), 3000);
@@ -307,6 +338,8 @@ export class Hub {
 
   private async shutdown(): Promise<void> {
     await this.drain();
+    // Upgrades were answered 503 during the drain; from here on the server has none of ours.
+    for (const { server, path } of this.attached) UnclaimedUpgrades.detach(server, path);
     this.wss.close();
     await this.bus?.close();
     this.metrics?.unregister();
@@ -383,8 +416,21 @@ export class Hub {
         member.sendGap(room); // nothing kept to replay from
         return;
       }
-      const { entries, complete } = await this.readHistory(room, since);
-      if (!complete) member.sendGap(room);
+      if (!member.held.mayReplay(room, Date.now(), this.history.options.minReplayIntervalMs)) {
+        this.counters.replaysRefused++;
+        this.logOnce(
+          'replay-refused',
+          'realtime: a client resumed a room again too soon; answered gap (counted in replaysRefused)',
+        );
+        last = undefined; // it is told gap: it reloads, then takes every live event
+        member.sendGap(room);
+        return;
+      }
+      const { entries, complete, ahead } = await this.readHistory(room, since);
+      // A position we never made says nothing of what the client missed, and must not
+      // hold back live events until the room gets that far.
+      if (ahead) last = undefined;
+      if (!complete || ahead) member.sendGap(room);
       for (const entry of entries) {
         if (entry.gap) {
           member.sendGap(room);
@@ -668,6 +714,10 @@ export class Hub {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {}); // a client that vanishes mid-handshake is its own business
+    // The server keeps half-open sockets: one whose client hangs up while it is being
+    // admitted is closed here, or it would wait in CLOSE-WAIT for a slow authenticate.
+    const hungUp = () => socket.destroy();
+    socket.once('end', hungUp);
     let admitted: Admitted | Refusal;
     try {
       admitted = await this.admit(req);
@@ -675,6 +725,7 @@ export class Hub {
       this.logOnce('upgrade', `realtime: upgrade failed: ${(error as Error)?.message}`);
       admitted = { status: 500, error: 'internal', message: 'Something went wrong.' };
     }
+    socket.off('end', hungUp);
     if ('status' in admitted) {
       refuseUpgrade(socket, admitted);
       return;
@@ -866,12 +917,6 @@ export class Hub {
   private logOnce(topic: string, message: string): void {
     if (this.logs.allow(topic)) this.o.logger.warn(message);
   }
-}
-
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 function roomsFromQuery(req: IncomingMessage): string[] {

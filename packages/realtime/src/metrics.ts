@@ -19,6 +19,8 @@ const NAMES = [
   'bancada_realtime_session_end_closes_total',
   'bancada_realtime_fanout_dropped_total',
   'bancada_realtime_fanout_missed_total',
+  'bancada_realtime_upgrades_unclaimed_total',
+  'bancada_realtime_replays_refused_total',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
 ];
@@ -93,6 +95,16 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_fanout_missed_total',
     'Events of other instances that never arrived here (gaps in their numbering).',
     (s) => s.fanoutMissed,
+  );
+  counter(
+    'bancada_realtime_upgrades_unclaimed_total',
+    'WebSocket upgrades to a path nobody serves, answered 404 and closed.',
+    (s) => s.upgradesUnclaimed,
+  );
+  counter(
+    'bancada_realtime_replays_refused_total',
+    'Resumes answered with a gap instead of a replay, for coming too often.',
+    (s) => s.replaysRefused,
   );
   new Gauge({
     name: 'bancada_realtime_degraded',

@@ -273,7 +273,7 @@ function resolveHistory(history: HubOptions['history']): ResolvedHistory | undef
   const given = history === true ? {} : history;
   if (typeof given !== 'object' || given === null) {
     throw new RealtimeOptionError(
-      'history must be true, false or { rooms, maxLen, maxAgeMs, maxReplay }',
+      'history must be true, false or { rooms, maxLen, maxAgeMs, maxReplay, minReplayIntervalMs }',
     );
   }
   const resolved: ResolvedHistory = {
@@ -281,9 +281,19 @@ function resolveHistory(history: HubOptions['history']): ResolvedHistory | undef
     maxLen: given.maxLen ?? 1000,
     maxAgeMs: given.maxAgeMs ?? 3_600_000,
     maxReplay: given.maxReplay ?? 1000,
+    minReplayIntervalMs: given.minReplayIntervalMs ?? 10_000,
   };
   if (typeof resolved.rooms !== 'function') {
     throw new RealtimeOptionError('history.rooms must be a function (room) => boolean');
+  }
+  if (
+    !Number.isInteger(resolved.minReplayIntervalMs) ||
+    resolved.minReplayIntervalMs < 0 ||
+    resolved.minReplayIntervalMs > MAX_TIMER_MS
+  ) {
+    throw new RealtimeOptionError(
+      `history.minReplayIntervalMs must be a whole number of milliseconds (0 for no limit), got ${resolved.minReplayIntervalMs}`,
+    );
   }
   for (const name of ['maxLen', 'maxAgeMs', 'maxReplay'] as const) {
     if (!Number.isInteger(resolved[name]) || resolved[name] < 1) {

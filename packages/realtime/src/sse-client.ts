@@ -12,6 +12,9 @@ export interface StreamHost {
   slow(member: Member): void;
 }
 
+/** Heartbeats across which a stream's unsent bytes may sit before its peer counts as gone. */
+const STUCK_BEATS = 2;
+
 /**
  * One Server-Sent Events stream: `id:`, `event:` and `data:` lines per event, a comment
  * line as heartbeat (it also lets the server notice a dead peer), `retry:` to steer the
@@ -23,6 +26,9 @@ export class SseClient implements Member {
   private heldRooms: HeldRooms | undefined;
   private open = true;
   private judging = false;
+  /** Bytes still unsent at the last heartbeat, and heartbeats since which none went out. */
+  private unsentAtLastBeat = 0;
+  private stuckBeats = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -65,10 +71,14 @@ export class SseClient implements Member {
     setImmediate(() => {
       this.judging = false;
       if (!this.open || this.res.writableLength <= this.host.maxBufferedBytes) return;
-      this.left();
-      this.host.slow(this);
-      this.res.destroy();
+      this.dropAsSlow();
     });
+  }
+
+  private dropAsSlow(): void {
+    this.left();
+    this.host.slow(this);
+    this.res.destroy();
   }
 
   sendGap(room: string): void {
@@ -80,8 +90,21 @@ export class SseClient implements Member {
     for (const event of this.held.release(room, after)) this.sendNow(event);
   }
 
+  /**
+   * Writes the heartbeat comment, and lets go of a peer that stopped reading. Its unsent
+   * bytes stay below `maxBufferedBytes` when no events flow, so that bound never trips:
+   * here, bytes that sat unsent across STUCK_BEATS heartbeats without shrinking do.
+   */
   heartbeat(): void {
-    if (this.open) this.res.write(': ping\n\n');
+    if (!this.open) return;
+    const unsent = this.res.writableLength;
+    this.stuckBeats = unsent > 0 && unsent >= this.unsentAtLastBeat ? this.stuckBeats + 1 : 0;
+    this.unsentAtLastBeat = unsent;
+    if (this.stuckBeats >= STUCK_BEATS) {
+      this.dropAsSlow();
+      return;
+    }
+    this.res.write(': ping\n\n');
   }
 
   /** Ends the stream, telling the browser when to reconnect. */

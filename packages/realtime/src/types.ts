@@ -100,4 +100,11 @@ export interface HubStats {
    * numbering (whatever the cause: an outage, a drop, a resubscription race).
    */
   fanoutMissed: number;
+  /**
+   * WebSocket upgrades to a path that no hub and no listener of the app took, answered 404
+   * and closed by the hub (see `AttachOptions.unclaimedTimeoutMs`).
+   */
+  upgradesUnclaimed: number;
+  /** Resumes answered with `gap` instead of a replay, for coming too often (see `HistoryOptions.minReplayIntervalMs`). */
+  replaysRefused: number;
 }

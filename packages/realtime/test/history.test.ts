@@ -112,6 +112,47 @@ describe('history and resume', () => {
     }
   });
 
+  it('says gap to a resume from a position beyond the newest in the room, and then delivers live events', async () => {
+    const [one] = await startInstances(1, { history: true });
+    await publishMany(one!.hub, 0, 5);
+    const newest = (await one!.hub.toRestaurant('a', { eventType: 'tick', payload: 5 })).id;
+    const [ms, seq] = newest.split('-').map(Number) as [number, number];
+    for (const ahead of [`${ms}-${seq + 1}`, `${ms + 3_600_000}-0`]) {
+      const client = await connectClient(one!.wsUrl, alice);
+      client.send({ type: 'resume', room, since: ahead });
+      await client.next((m) => m.type === 'gap', `a gap for ${ahead}`);
+      expect(client.events()).toEqual([]);
+      await one!.hub.toRestaurant('a', { eventType: 'tick', payload: 6 });
+      await client.next((m) => m.type === 'event' && m.payload === 6, 'the next live event');
+    }
+    const stream = await openSse(`${one!.httpUrl}/events?restaurantId=a`, alice, {
+      'Last-Event-ID': `${ms + 3_600_000}-0`,
+    });
+    await waitFor('a gap on the stream', () => stream.events().some((e) => e.event === 'gap'));
+    expect(stream.events().filter((e) => e.event === 'tick')).toEqual([]);
+  });
+
+  it('replays a room to a connection at most once per interval: a client looping resume gets gap', async () => {
+    const [one] = await startInstances(1, { history: { minReplayIntervalMs: 60_000 } });
+    await publishMany(one!.hub, 0, 50);
+    const client = await connectClient(one!.wsUrl, alice);
+    for (let i = 0; i < 20; i++) client.send({ type: 'resume', room, since: '0-0' });
+    // One gap per resume: the one replay's own (0-0 is older than the history reaches),
+    // and 19 for the resumes that came too soon.
+    await waitFor('20 gaps', () => client.messages.filter((m) => m.type === 'gap').length === 20);
+    await waitFor('one replay', () => client.events().length === 50);
+    expect(numbers(client)).toEqual([...Array(50).keys()]);
+    expect(one!.hub.stats().replaysRefused).toBe(19);
+    // Live events still arrive, once each.
+    await one!.hub.toRestaurant('a', { eventType: 'tick', payload: 50 });
+    await waitFor('the live event', () => numbers(client).at(-1) === 50);
+    expect(numbers(client)).toEqual([...Array(51).keys()]);
+    // Another connection (a reconnect) gets its replay.
+    const other = await connectClient(one!.wsUrl, alice);
+    other.send({ type: 'resume', room, since: '0-0' });
+    await waitFor('its replay', () => other.events().length === 51);
+  });
+
   it('says gap to a resuming client when its room keeps no history', async () => {
     const [one] = await startInstances(1);
     const client = await connectClient(one!.wsUrl, alice);

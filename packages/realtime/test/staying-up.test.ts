@@ -136,6 +136,42 @@ describe('slow SSE streams', () => {
     expect(hub.stats().slowConsumerCloses).toBe(1);
     expect(hub.stats().connections.sse).toBe(1);
   });
+
+  it('lets go of a stream that stopped reading once no events flow, and gives its slot back', async () => {
+    const gate = connectionLimit({ maxPerIp: 10, redis: false, logger: false });
+    afterThisTest(() => gate.close());
+    // A bound far above what this test writes: only the heartbeat can notice this peer.
+    const { server, hub, httpUrl } = await startHub({
+      redis: false,
+      // Long enough for the reading stream, in this same busy process, to take some of the
+      // burst between two heartbeats: it must never be taken for a stuck one.
+      heartbeatMs: 500,
+      maxBufferedBytes: 256 * 1024 * 1024,
+      connectionGate: gate,
+    });
+    const port = (server.address() as { port: number }).port;
+    const reading = await openSse(`${httpUrl}/events?restaurantId=a`, alice);
+    const stuck = connect(port, '127.0.0.1');
+    afterThisTest(() => stuck.destroy());
+    stuck.on('error', () => {});
+    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+    stuck.write(
+      `GET /events?restaurantId=a HTTP/1.1\r\nHost: 127.0.0.1\r\nx-test-user: ${JSON.stringify(alice)}\r\n\r\n`,
+    );
+    await waitFor('both streams', () => hub.stats().connections.sse === 2);
+    stuck.pause(); // never reads again
+    // More than the kernel's buffers take, so that some of it waits in the server; then quiet.
+    const payload = 'x'.repeat(256 * 1024);
+    for (let i = 0; i < 96; i++) void hub.toRestaurant('a', { eventType: 'big', payload });
+    await waitFor('the stuck stream to be let go', () => hub.stats().connections.sse === 1, 10_000);
+    expect(hub.stats().slowConsumerCloses).toBe(1);
+    expect(gate.stats().active).toBe(1);
+    // The stream that reads stays, heartbeat after heartbeat.
+    await waitFor('every event', () => reading.text().length > 96 * payload.length, 10_000);
+    const beats = reading.text().split(': ping').length;
+    await waitFor('more heartbeats', () => reading.text().split(': ping').length > beats + 3);
+    expect(hub.stats().connections.sse).toBe(1);
+  });
 });
 
 describe('graceful shutdown', () => {
