@@ -1,4 +1,4 @@
-import { cleanupPrefix, keyPrefix, redisUrl, waitFor } from '@bancada/testkit';
+import { cleanupPrefix, keyPrefix, recordingLogger, redisUrl, waitFor } from '@bancada/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectionLimit, isRejection, type Lease } from '../src/index.js';
 import { bundleScript, type RunningChild, runNode } from './helpers/child-process.js';
@@ -37,7 +37,8 @@ describe('an instance that crashes', () => {
     const ip = '198.51.100.60';
     // 40 screens of one restaurant (one address) on an instance that is then SIGKILLed.
     const crashing = await holder(url, prefix, ip, 40);
-    const survivor = connectionLimit({ redis: url, prefix, maxPerIp: 40, logger: false });
+    const logger = recordingLogger();
+    const survivor = connectionLimit({ redis: url, prefix, maxPerIp: 40, logger });
     cleanups.push(() => survivor.close());
     expect(await survivor.acquire(fakeRequest(ip))).toMatchObject({ status: 429 });
 
@@ -62,5 +63,7 @@ describe('an instance that crashes', () => {
     expect(Date.now() - killedAt).toBeLessThan(8000);
     // And the limit still holds: the 41st is refused.
     expect(await survivor.acquire(fakeRequest(ip))).toMatchObject({ status: 429 });
+    // Said once, not once per screen.
+    expect(logger.lines.filter((line) => line.includes('stopped renewing'))).toHaveLength(1);
   });
 });
