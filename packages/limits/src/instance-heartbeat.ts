@@ -21,6 +21,8 @@ export class InstanceHeartbeat {
   // Other instances last seen alive, and until when (performance.now()) they surely are.
   private readonly aliveUntil = new Map<string, number>();
   private readonly reportedDead = new Set<string>();
+  // One read per instance at a time, however many refused clients wait for it.
+  private readonly reading = new Map<string, Promise<number>>();
 
   constructor(
     private readonly redis: Redis,
@@ -47,7 +49,7 @@ export class InstanceHeartbeat {
     // A key's remaining ttl is a promise that the instance counts until then: no need to ask
     // again before, however many clients are turned away meanwhile.
     const unknown = tags.filter((tag) => tag !== this.tag && !this.aliveUntil.has(tag));
-    const ttls = await Promise.all(unknown.map((tag) => this.redis.pttl(this.key(tag))));
+    const ttls = await Promise.all(unknown.map((tag) => this.ttlOf(tag)));
     const dead: string[] = [];
     unknown.forEach((tag, i) => {
       const ttl = ttls[i]!;
@@ -64,6 +66,15 @@ export class InstanceHeartbeat {
       );
     }
     return dead;
+  }
+
+  private ttlOf(tag: string): Promise<number> {
+    let ttl = this.reading.get(tag);
+    if (ttl === undefined) {
+      ttl = this.redis.pttl(this.key(tag)).finally(() => this.reading.delete(tag));
+      this.reading.set(tag, ttl);
+    }
+    return ttl;
   }
 
   private key(tag: string): string {

@@ -1,5 +1,6 @@
 import { cleanupPrefix, keyPrefix, recordingLogger, redisUrl, waitFor } from '@bancada/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectionLimit, isRejection, type Lease } from '../src/index.js';
 import { bundleScript, type RunningChild, runNode } from './helpers/child-process.js';
 import { fakeRequest } from './helpers/fake-request.js';
@@ -65,5 +66,33 @@ describe('an instance that crashes', () => {
     expect(await survivor.acquire(fakeRequest(ip))).toMatchObject({ status: 429 });
     // Said once, not once per screen.
     expect(logger.lines.filter((line) => line.includes('stopped renewing'))).toHaveLength(1);
+  });
+
+  it('reads a live holder’s heartbeat once, not once per client it turns away', async () => {
+    const url = await redisUrl();
+    const prefix = keyPrefix('limits-crash');
+    cleanups.push(() => cleanupPrefix(url, prefix));
+    const ip = '198.51.100.61';
+    const holder = connectionLimit({ redis: url, prefix, maxPerIp: 3, logger: false });
+    cleanups.push(() => holder.close());
+    for (let i = 0; i < 3; i++)
+      expect(isRejection(await holder.acquire(fakeRequest(ip)))).toBe(false);
+    const client = new Redis(url);
+    cleanups.push(() => client.disconnect());
+    const other = connectionLimit({ redis: client, prefix, maxPerIp: 3, logger: false });
+    cleanups.push(() => other.close());
+    const reads = vi.spyOn(client, 'pttl');
+
+    // A burst, then a stream, of refused attempts: the holder is alive for its key's ttl.
+    const burst = await Promise.all(
+      Array.from({ length: 100 }, () => other.acquire(fakeRequest(ip))),
+    );
+    expect(burst.every((r) => isRejection(r) && r.status === 429)).toBe(true);
+    for (let i = 0; i < 100; i++) {
+      expect(await other.acquire(fakeRequest(ip))).toMatchObject({ status: 429 });
+    }
+    // One read; two if this machine took longer than the rest of the key's ttl (over 3 s).
+    expect(reads.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
   });
 });
