@@ -62,7 +62,7 @@ export class InstanceHeartbeat {
       if (this.reportedDead.size >= 1000) this.reportedDead.clear();
       this.reportedDead.add(tag);
       this.logger.warn(
-        `limits: instance ${tag} stopped renewing its heartbeat (crashed, or cut off from Redis for ${this.ttlMs} ms); its slots no longer count`,
+        `limits: instance ${tag} stopped renewing its heartbeat (crashed, or cut off from Redis for over ${this.ttlMs} ms); its slots no longer count`,
       );
     }
     return dead;
