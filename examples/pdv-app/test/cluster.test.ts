@@ -96,12 +96,21 @@ function openScreen(url: string, cookie: string, localAddress: string): Promise<
   });
 }
 
-/** The HTTP status a WebSocket upgrade from `localAddress` gets (101 when accepted). */
-function upgradeStatus(url: string, cookie: string, localAddress: string): Promise<number> {
+/**
+ * The HTTP status a WebSocket upgrade of `path` from `localAddress` gets (101 when accepted);
+ * rejects if no answer comes within 5 s.
+ */
+function upgradeStatus(
+  url: string,
+  cookie: string,
+  localAddress: string,
+  path = '/ws',
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}${path}`, {
       headers: { cookie },
       localAddress,
+      handshakeTimeout: 5000,
     });
     socket.on('unexpected-response', (_req, res: IncomingMessage) => {
       resolve(res.statusCode ?? 0);
@@ -296,7 +305,7 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
   it('streams the order over SSE through nginx at once, not when a buffer fills', async () => {
     // The hub also sends X-Accel-Buffering: no, which alone would unbuffer this response; the
     // config must not depend on it (another SSE endpoint, or a proxy that ignores it).
-    const events = /location \/events \{[^}]*\}/.exec(cluster?.nginx.config ?? '')?.[0];
+    const events = /location = \/events \{[^}]*\}/.exec(cluster?.nginx.config ?? '')?.[0];
     expect(events).toContain('proxy_buffering off;');
     const stream = await openSse(url, cookie);
     try {
@@ -326,6 +335,18 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
       expect(await upgradeStatus(url, cookie, '127.0.251.1')).toBe(101);
     } finally {
       for (const socket of open) socket.close();
+    }
+  });
+
+  it('passes WebSocket upgrades to the app for /ws alone, with its query string', async () => {
+    expect(await upgradeStatus(url, cookie, '127.0.252.1', '/ws?restaurantId=sol')).toBe(101);
+    // nginx merges the slashes and takes this for /ws: so must the app.
+    expect(await upgradeStatus(url, cookie, '127.0.252.1', '//ws')).toBe(101);
+    // Other paths reach the app as plain requests, without Upgrade: answered as a GET is. Were
+    // Upgrade passed on, the app would leave them unanswered and the handshake would time out.
+    for (const path of ['/ws/', '/wsx', '/ws-anything']) {
+      const plain = (await fetch(`${url}${path}`, { headers: { cookie } })).status;
+      expect(await upgradeStatus(url, cookie, '127.0.252.1', path), path).toBe(plain);
     }
   });
 });

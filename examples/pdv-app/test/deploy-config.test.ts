@@ -278,6 +278,25 @@ describe('the checks themselves', () => {
   });
 });
 
+/** A location block of an nginx config: its modifier (`=`, `~`, `~*`, `^~` or none), path, body. */
+interface NginxLocation {
+  modifier: string;
+  path: string;
+  body: string;
+}
+
+const LOCATION = /location\s+(?:(=|~\*|~|\^~)\s+)?(\S+)\s*\{([^}]*)\}/g;
+
+/** The directives of an nginx config, without its comments (which mention locations too). */
+const directives = (conf: string): string => conf.replace(/#.*$/gm, '');
+
+const locationsOf = (conf: string): NginxLocation[] =>
+  [...directives(conf).matchAll(LOCATION)].map(([, modifier, path, body]) => ({
+    modifier: modifier ?? '',
+    path: path!,
+    body: body!,
+  }));
+
 describe('nginx configurations', () => {
   const configs = ['nginx.docker.conf', 'nginx.cluster.conf.template'].map(
     (name) => [name, readFileSync(new URL(`../deploy/${name}`, import.meta.url), 'utf8')] as const,
@@ -285,9 +304,10 @@ describe('nginx configurations', () => {
 
   it.each(configs)('%s: keeps /metrics from the internet', (_, conf) => {
     // Any case, any slashes: the app answers only /metrics, but the rule must not rely on it.
-    const metrics = /location ~\* \^\/\+metrics\(\/\|\$\) \{([^}]*)\}/.exec(conf)?.[1];
-    expect(metrics).toMatch(/allow 127\.0\.0\.0\/8;/);
-    expect(metrics).toMatch(/deny all;\s*proxy_pass/);
+    const metrics = locationsOf(conf).find((l) => l.path === '^/+metrics(/|$)');
+    expect(metrics?.modifier).toBe('~*');
+    expect(metrics?.body).toMatch(/allow 127\.0\.0\.0\/8;/);
+    expect(metrics?.body).toMatch(/deny all;\s*proxy_pass/);
   });
 
   // nginx hands a location the server's proxy_set_header lines only if it sets none itself:
@@ -295,14 +315,33 @@ describe('nginx configurations', () => {
   it.each(configs)(
     '%s: every location that sets headers keeps Host and the client address',
     (_, conf) => {
-      const locations = [...conf.matchAll(/location\s+(\S+)\s*\{([^}]*)\}/g)];
-      const setting = locations.filter(([, , body]) => /proxy_set_header/.test(body!));
-      expect(setting.map(([, path]) => path)).toContain('/ws');
-      for (const [, path, body] of setting) {
+      const setting = locationsOf(conf).filter((l) => /proxy_set_header/.test(l.body));
+      expect(setting.map((l) => l.path)).toContain('/ws');
+      for (const { path, body } of setting) {
         for (const header of ['Host $http_host', 'X-Forwarded-For $proxy_add_x_forwarded_for']) {
           expect(body, `location ${path}`).toContain(`proxy_set_header ${header};`);
         }
       }
     },
   );
+
+  // A prefix `location /ws` also takes /ws/, /wsx and /ws-anything, and passes them on with
+  // Upgrade: requests for paths the hub does not serve, which it leaves unanswered, holding
+  // a socket in nginx and in the app for proxy_read_timeout. An exact location matches the
+  // path alone; nginx compares it without the query string, so /ws?restaurantId=… matches.
+  it.each(configs)('%s: passes Upgrade for exactly /ws, and nowhere else', (_, conf) => {
+    const upgrading = locationsOf(conf).filter((l) => /proxy_set_header\s+Upgrade\b/i.test(l.body));
+    expect(upgrading.map((l) => `${l.modifier} ${l.path}`)).toEqual(['= /ws']);
+    expect(upgrading[0]!.body).toContain('proxy_set_header Connection $connection_upgrade;');
+    // Around the locations (inherited by those that set no header), nothing asks for an upgrade.
+    const outside = directives(conf).replace(LOCATION, '');
+    expect(outside).not.toMatch(/proxy_set_header\s+Upgrade\b/i);
+    expect(outside).toMatch(/proxy_set_header Connection "";/);
+  });
+
+  it.each(configs)('%s: streams unbuffered, for an hour, exactly /events', (_, conf) => {
+    const unbuffered = locationsOf(conf).filter((l) => /proxy_buffering\s+off;/.test(l.body));
+    expect(unbuffered.map((l) => `${l.modifier} ${l.path}`)).toEqual(['= /events']);
+    expect(unbuffered[0]!.body).toContain('proxy_read_timeout 1h;');
+  });
 });

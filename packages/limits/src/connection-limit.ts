@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { clientIp, compileTrust, ipKey } from './client-ip.js';
 import { sendRejection } from './http.js';
+import { InstanceHeartbeat } from './instance-heartbeat.js';
 import { type LimitsMetrics, limitsMetrics } from './metrics.js';
 import { type ConnectionLimitOptions, resolveConnectionLimitOptions } from './options.js';
 import { openRedis } from './redis-connection.js';
@@ -30,7 +31,9 @@ export class ConnectionLimiter implements ConnectionGate {
   private readonly redis: Redis | undefined;
   private readonly ownsRedis: boolean;
   private readonly leases: RedisLeases | undefined;
+  private readonly heartbeat: InstanceHeartbeat | undefined;
   private readonly renewTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly perClient = new Map<string, number>();
   // Leases registered in Redis, by client: what the renewal keeps alive.
   private readonly held = new Map<string, Set<string>>();
@@ -42,6 +45,11 @@ export class ConnectionLimiter implements ConnectionGate {
   private closed = false;
   // Until Redis has answered once, an acquire waits (briefly) for it rather than falling back.
   private firstConnection: Promise<void> | undefined;
+  private readonly onReady = () => {
+    this.setDegraded(false);
+    this.beat();
+    this.renew();
+  };
 
   constructor(options: ConnectionLimitOptions = {}) {
     this.o = resolveConnectionLimitOptions(options);
@@ -50,10 +58,29 @@ export class ConnectionLimiter implements ConnectionGate {
       const { client, owned } = openRedis(this.o.redis);
       this.redis = client;
       this.ownsRedis = owned;
-      this.leases = new RedisLeases(client, `${this.o.prefix}ip:`, this.o.leaseTtlMs);
-      client.on('ready', () => this.setDegraded(false));
+      this.heartbeat = new InstanceHeartbeat(
+        client,
+        this.o.prefix,
+        this.instanceTag,
+        this.o.heartbeatTtlMs,
+        this.o.logger,
+      );
+      this.leases = new RedisLeases(
+        client,
+        `${this.o.prefix}ip:`,
+        this.o.leaseTtlMs,
+        this.heartbeat,
+      );
+      // The heartbeat goes first, at start and after every reconnect (registered before the
+      // first acquire waits for 'ready'): leases put in Redis by an instance whose heartbeat
+      // is not there yet would look dead to the others. Renewing at once heals a restarted
+      // Redis that lost every lease.
+      client.on('ready', this.onReady);
+      if (client.status === 'ready') this.beat();
       this.firstConnection =
         client.status === 'ready' ? undefined : waitForReady(client, STARTUP_WAIT_MS);
+      this.heartbeatTimer = setInterval(() => this.beat(), Math.floor(this.o.heartbeatTtlMs / 3));
+      this.heartbeatTimer.unref();
       this.renewTimer = setInterval(() => this.renew(), Math.floor(this.o.leaseTtlMs / 3));
       this.renewTimer.unref();
       this.o.logger.info(
@@ -131,6 +158,9 @@ export class ConnectionLimiter implements ConnectionGate {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.renewTimer);
+    clearInterval(this.heartbeatTimer);
+    // A caller's client outlives the limiter.
+    this.redis?.off('ready', this.onReady);
     this.metrics?.unregister();
     const held = [...this.held].flatMap(([client, ids]) => [...ids].map((id) => [client, id]));
     this.held.clear();
@@ -138,6 +168,7 @@ export class ConnectionLimiter implements ConnectionGate {
       await Promise.all(
         held.map(([client, id]) => this.leases!.release(client!, id!).catch(() => {})),
       );
+      await this.heartbeat?.stop().catch(() => {});
     }
     if (this.ownsRedis) this.redis?.disconnect();
   }
@@ -183,6 +214,13 @@ export class ConnectionLimiter implements ConnectionGate {
         }
       },
     };
+  }
+
+  private beat(): void {
+    if (this.heartbeat === undefined || this.redis?.status !== 'ready') return;
+    // A missed beat is not an outage: the next one comes well before the key expires, and
+    // an outage shows in the acquires and renewals.
+    this.heartbeat.beat().catch(() => {});
   }
 
   private renew(): void {

@@ -26,8 +26,17 @@ export interface ConnectionLimitOptions {
    */
   redis?: string | Redis | RedisOptions | false;
   /**
-   * How long a slot outlives its instance if that instance dies without releasing it.
-   * Live instances renew their slots every third of it.
+   * How soon the slots of an instance that stopped (crashed, was killed, or lost Redis) stop
+   * counting. Each instance keeps a heartbeat key in Redis with this ttl, set again every
+   * third of it: one command per instance, whatever the number of connections.
+   * @default 5_000, or leaseTtlMs if that is shorter
+   */
+  heartbeatTtlMs?: number;
+  /**
+   * How long a slot stays in Redis unless its instance renews it, which each does every
+   * third of this with one script per client address it holds (the cost of renewal). Slots
+   * of a stopped instance stop counting after heartbeatTtlMs, and are removed by then or by
+   * this ttl; after a Redis restart lost them, renewal puts back the ones still held.
    * @default 30_000
    */
   leaseTtlMs?: number;
@@ -86,6 +95,7 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
     // An empty REDIS_URL counts as unset.
     redis: options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined)),
     leaseTtlMs: options.leaseTtlMs ?? 30_000,
+    heartbeatTtlMs: options.heartbeatTtlMs,
     onRedisError: options.onRedisError ?? 'local',
     trustProxy: options.trustProxy,
     ipv6Subnet: options.ipv6Subnet ?? 64,
@@ -105,6 +115,9 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
   wholeAtLeast('maxPerIp', o.maxPerIp, 1);
   wholeAtLeast('maxTotal', o.maxTotal, 1);
   wholeAtLeast('leaseTtlMs', o.leaseTtlMs, 300);
+  // The default follows a shorter leaseTtlMs: past it the slots are gone anyway.
+  const heartbeatTtlMs = o.heartbeatTtlMs ?? Math.min(5_000, o.leaseTtlMs);
+  wholeAtLeast('heartbeatTtlMs', heartbeatTtlMs, 300);
   wholeAtLeast('retryAfterSeconds', o.retryAfterSeconds, 0);
   if (o.maxPerIp > o.maxTotal) {
     throw new LimitsOptionError(`maxPerIp (${o.maxPerIp}) cannot exceed maxTotal (${o.maxTotal})`);
@@ -130,5 +143,5 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
         'X-Forwarded-For unless every request comes through a proxy that overwrites it.',
     );
   }
-  return o;
+  return { ...o, heartbeatTtlMs };
 }

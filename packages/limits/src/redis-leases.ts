@@ -1,14 +1,33 @@
 import type { Redis } from 'ioredis';
+import type { InstanceHeartbeat } from './instance-heartbeat.js';
 
-// Each client key is a sorted set of lease ids scored by their expiry, on Redis's clock (TIME),
-// so instances with skewed clocks agree. Expired leases, those of a crashed instance that
-// stopped renewing, are swept before every count.
+// Each client key is a sorted set of lease ids (`<instance tag>:<n>`) scored by their expiry,
+// on Redis's clock (TIME), so instances with skewed clocks agree. Expired leases are swept
+// before every count, and so are those of the instances named dead in ARGV[4..]. A full
+// client gets back the tags of the instances holding its slots, to check whether they live.
 const ACQUIRE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+if #ARGV > 3 then
+  local dead = {}
+  for i = 4, #ARGV do dead[ARGV[i]] = true end
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if dead[string.match(id, '^[^:]*')] then redis.call('ZREM', KEYS[1], id) end
+  end
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local owners, seen = {}, {}
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local owner = string.match(id, '^[^:]*')
+    if not seen[owner] then
+      seen[owner] = true
+      owners[#owners + 1] = owner
+    end
+  end
+  return owners
+end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
@@ -26,11 +45,20 @@ return #ARGV - 1
 `;
 
 type LeaseRedis = Redis & {
-  bancadaAcquire(key: string, max: number, ttlMs: number, id: string): Promise<number>;
+  bancadaAcquire(
+    key: string,
+    max: number,
+    ttlMs: number,
+    id: string,
+    ...deadInstances: string[]
+  ): Promise<1 | string[]>;
   bancadaRenew(key: string, ttlMs: number, ...ids: string[]): Promise<number>;
 };
 
-/** Per-client counts shared by every instance, as leases in Redis that their owner renews. */
+/**
+ * Per-client counts shared by every instance, as leases in Redis that their owner renews;
+ * those of an instance whose heartbeat has expired stop counting.
+ */
 export class RedisLeases {
   private readonly redis: LeaseRedis;
 
@@ -38,15 +66,25 @@ export class RedisLeases {
     redis: Redis,
     private readonly prefix: string,
     private readonly ttlMs: number,
+    private readonly heartbeat: InstanceHeartbeat,
   ) {
     redis.defineCommand('bancadaAcquire', { numberOfKeys: 1, lua: ACQUIRE });
     redis.defineCommand('bancadaRenew', { numberOfKeys: 1, lua: RENEW });
     this.redis = redis as LeaseRedis;
   }
 
-  /** Atomically takes a slot under `client` if fewer than `max` are held; false otherwise. */
+  /**
+   * Atomically takes a slot under `client` if fewer than `max` are held by live instances;
+   * false otherwise. `id` must start with this instance's tag and a colon.
+   */
   async acquire(client: string, max: number, id: string): Promise<boolean> {
-    return (await this.redis.bancadaAcquire(this.prefix + client, max, this.ttlMs, id)) === 1;
+    const key = this.prefix + client;
+    const first = await this.redis.bancadaAcquire(key, max, this.ttlMs, id);
+    if (first === 1) return true;
+    // Only a full client pays for the check, and mostly from the heartbeat's memory.
+    const dead = await this.heartbeat.deadAmong(first);
+    if (dead.length === 0) return false;
+    return (await this.redis.bancadaAcquire(key, max, this.ttlMs, id, ...dead)) === 1;
   }
 
   async release(client: string, id: string): Promise<void> {

@@ -258,6 +258,8 @@ describe('connectionLimit options and metrics', () => {
     [{ maxPerIp: 0 }, /maxPerIp/],
     [{ maxPerIp: 11, maxTotal: 10 }, /cannot exceed/],
     [{ leaseTtlMs: 10 }, /leaseTtlMs/],
+    [{ heartbeatTtlMs: 299 }, /heartbeatTtlMs/],
+    [{ heartbeatTtlMs: 1000.5 }, /heartbeatTtlMs/],
     [{ onRedisError: 'maybe' }, /onRedisError/],
     [{ ipv6Subnet: 200 }, /ipv6Subnet/],
     [{ redis: 'localhost' }, /redis:\/\//],

@@ -72,7 +72,8 @@ describe('per-IP limit across instances (Redis)', () => {
       async () => !isRejection(await other.acquire(fakeRequest('198.51.100.23'))),
       6000,
     );
-    // Within leaseTtlMs (1.5 s) of its last renewal, with room for a loaded machine.
+    // Within 1.5 s of its last heartbeat (heartbeatTtlMs follows a shorter leaseTtlMs), with
+    // room for a loaded machine.
     expect(Date.now() - started).toBeLessThan(6000);
     // The live instance renewed: its 2 still count, so only one more fits after the first.
     await new Promise((resolve) => setTimeout(resolve, 2000)); // longer than leaseTtlMs
