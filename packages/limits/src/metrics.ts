@@ -1,4 +1,6 @@
+import { claimRegistry } from '@bancada/internal';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { LimitsOptionError } from './errors.js';
 import type { RejectionReason } from './types.js';
 
 export interface LimitsMetrics {
@@ -64,17 +66,14 @@ export function limitsMetrics(
     shared = { rejections, sources };
     byRegistry.set(registry, shared);
   }
-  if (shared.sources.has(name)) {
-    throw new TypeError(
-      `a limiter named "${name}" already reports to this registry: give each its own name`,
-    );
-  }
+  const release = claimRegistry(registry, 'limiter', name, (m) => new LimitsOptionError(m));
   shared.sources.set(name, stats);
   const { rejections, sources } = shared;
   return {
     rejected: (reason) => rejections.inc({ limiter: name, reason }),
     unregister: () => {
       sources.delete(name);
+      release();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { resolveLogger } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { TrustProxy } from './client-ip.js';
@@ -76,8 +77,6 @@ export interface ConnectionLimitOptions {
   logger?: Logger | false;
 }
 
-const silent: Logger = { info() {}, warn() {}, error() {} };
-
 /** Throws a LimitsOptionError unless `value` is one of the OnRedisError values. */
 export function checkOnRedisError(value: unknown): asserts value is OnRedisError {
   if (!['local', 'open', 'closed'].includes(value as string)) {
@@ -103,7 +102,7 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
     prefix: options.prefix ?? 'bancada:limits:',
     name: options.name ?? 'connections',
     registry: options.registry,
-    logger: options.logger === false ? silent : (options.logger ?? console),
+    logger: resolveLogger(options.logger, (message) => new LimitsOptionError(message)),
   };
   const wholeAtLeast = (name: string, value: number, min: number) => {
     if (!Number.isInteger(value) || value < min) {

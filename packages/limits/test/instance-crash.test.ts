@@ -1,8 +1,17 @@
-import { cleanupPrefix, keyPrefix, recordingLogger, redisUrl, waitFor } from '@bancada/testkit';
+import { fileURLToPath } from 'node:url';
+import {
+  bundleScripts,
+  cleanupPrefix,
+  keyPrefix,
+  type RunningProcess,
+  recordingLogger,
+  redisUrl,
+  runNode,
+  waitFor,
+} from '@bancada/testkit';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectionLimit, isRejection, type Lease } from '../src/index.js';
-import { bundleScript, type RunningChild, runNode } from './helpers/child-process.js';
 import { fakeRequest } from './helpers/fake-request.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -11,9 +20,16 @@ afterEach(async () => {
 });
 
 async function holder(url: string, prefix: string, ip: string, count: number) {
-  const script = await bundleScript('test/helpers/slot-holder.ts');
-  cleanups.push(() => script.remove());
-  const child: RunningChild = runNode(script.path, [url, prefix, ip, String(count)]);
+  const scripts = await bundleScripts(fileURLToPath(new URL('..', import.meta.url)), {
+    'slot-holder': 'test/helpers/slot-holder.ts',
+  });
+  cleanups.push(() => scripts.remove());
+  const child: RunningProcess = runNode(scripts.paths['slot-holder']!, [
+    url,
+    prefix,
+    ip,
+    String(count),
+  ]);
   cleanups.push(() => {
     if (child.process.exitCode === null && child.process.signalCode === null) {
       child.process.kill('SIGKILL');

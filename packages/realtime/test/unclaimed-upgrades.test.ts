@@ -1,59 +1,40 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BundledScripts, bundleScripts, runNode } from '@bancada/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createHub } from '../src/index.js';
 import { afterThisTest, connectClient, waitFor } from './helpers/hubs.js';
 
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
 /** Low enough that the 1,000 upgrades below would use it up several times over if kept. */
 const FILE_LIMIT = 256;
 
-let childScript: string;
-let outdir: string;
+let scripts: BundledScripts;
 beforeAll(async () => {
-  outdir = `${packageDir}test-output/upgrade-${process.pid}-${Date.now()}`;
-  await mkdir(outdir, { recursive: true });
-  childScript = `${outdir}/upgrade-child.mjs`;
-  await build({
-    entryPoints: [`${packageDir}test/helpers/upgrade-child.ts`],
-    outfile: childScript,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'silent',
+  scripts = await bundleScripts(fileURLToPath(new URL('..', import.meta.url)), {
+    'upgrade-child': 'test/helpers/upgrade-child.ts',
   });
 });
-afterAll(() => rm(outdir, { recursive: true, force: true }));
+afterAll(() => scripts.remove());
 
 /** The child under `ulimit -n FILE_LIMIT`, once it listens. */
 async function startChild(appWs: boolean): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    'sh',
-    ['-c', `ulimit -n ${FILE_LIMIT} && exec "$0" "$1"`, process.execPath, childScript],
-    {
-      env: { PATH: process.env.PATH, UPGRADE_CHILD_APP_WS: appWs ? '1' : '0' },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    },
+  const running = runNode(
+    scripts.paths['upgrade-child']!,
+    [],
+    { UPGRADE_CHILD_APP_WS: appWs ? '1' : '0' },
+    { fileLimit: FILE_LIMIT, ipc: true },
   );
+  const child = running.process;
   afterThisTest(() => child.kill('SIGKILL'));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`the child exited with ${code}`)));
+  await waitFor('the child to listen', () => {
+    if (child.exitCode !== null) throw new Error(`the child exited: ${running.stderr}`);
+    return /listening \d+/.test(running.stdout);
   });
-  return { child, port };
+  return { child, port: Number(/listening (\d+)/.exec(running.stdout)![1]) };
 }
 
 function openFiles(pid: number): number {

@@ -1,3 +1,9 @@
+export {
+  type BundledScripts,
+  bundleScripts,
+  type RunningProcess,
+  runNode,
+} from './child-script.js';
 export { createDatabase, postgresUrl, type TestDatabase } from './database.js';
 export { type FaultProxy, faultProxy } from './fault-proxy.js';
 export { freePort } from './free-port.js';

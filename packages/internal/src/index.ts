@@ -1,0 +1,21 @@
+export { atMost, Backoff, once, sleep, TimeoutError, within } from './bounded.js';
+export {
+  type ConnectionGate,
+  isRejection,
+  type Lease,
+  type Rejection,
+  type RejectionReason,
+} from './connection-gate.js';
+export { type Logger, resolveLogger, silentLogger } from './logger.js';
+export {
+  closeOwnConnection,
+  describeRedisError,
+  isRedisClient,
+  type OwnConnectionOptions,
+  openOwnConnection,
+  type RedisSource,
+} from './redis-connection.js';
+export { type Refusal, refusalOf, refuseRequest, refuseUpgrade } from './refusal.js';
+export { claimRegistry, claimsOf } from './registry.js';
+export { ThrottledLog } from './throttled-log.js';
+export { type Admitted, type UpgradeTarget, upgradeThrough } from './upgrade.js';
