@@ -1,7 +1,7 @@
+export type { ErrorCode } from '@bancada/internal/wire';
+export { EVERYONE } from '@bancada/internal/wire';
 export { createHub } from './create-hub.js';
-export { EVERYONE } from './envelope.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
-export type { HistoryOptions } from './history.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
 export type { HubOptions } from './options.js';
 export type {
@@ -14,7 +14,7 @@ export type {
 export { createPgBridge, type PgBridge } from './pg-bridge/pg-bridge.js';
 export type { PgBridgeStats } from './pg-bridge/stats.js';
 export { restaurantRoom, restaurantRooms } from './policy.js';
-export type { ErrorCode } from './protocol.js';
+export type { HistoryOptions } from './sync/history.js';
 export type {
   Authenticate,
   Authorize,

@@ -1,3 +1,4 @@
+import { claimRegistry } from '@bancada/internal';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { RealtimeOptionError } from './errors.js';
 import type { HubStats } from './types.js';
@@ -30,11 +31,7 @@ const NAMES = [
  * delivering an event to a thousand sockets bumps a plain number, not a thousand metrics.
  */
 export function registerHubMetrics(registry: Registry, stats: () => HubStats): HubMetrics {
-  if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
-    throw new RealtimeOptionError(
-      'a hub already reports to this registry: give each hub its own registry',
-    );
-  }
+  const release = claimRegistry(registry, 'hub', undefined, (m) => new RealtimeOptionError(m));
   const counter = (name: string, help: string, read: (s: HubStats) => number) =>
     new Counter({
       name,
@@ -124,6 +121,7 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     observeLatency: (seconds) => latency.observe(Math.max(0, seconds)),
     unregister: () => {
       for (const name of NAMES) registry.removeSingleMetric(name);
+      release();
     },
   };
 }

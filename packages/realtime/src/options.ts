@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { EVERYONE } from '@bancada/internal/wire';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { EVERYONE } from './envelope.js';
 import { RealtimeOptionError } from './errors.js';
-import type { HistoryOptions, ResolvedHistory } from './history.js';
 import { restaurantRooms } from './policy.js';
+import type { HistoryOptions, ResolvedHistory } from './sync/history.js';
 import type {
   Authenticate,
   Authorize,

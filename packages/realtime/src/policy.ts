@@ -1,9 +1,7 @@
 import type { Principal } from './types.js';
 
-/** The room of one restaurant's clients: what `hub.toRestaurant(id)` and `{type:'auth'}` use. */
-export function restaurantRoom(restaurantId: string | number): string {
-  return `restaurant:${restaurantId}`;
-}
+// The room of one restaurant's clients: what `hub.toRestaurant(id)` and `{type:'auth'}` use.
+export { restaurantRoom } from '@bancada/internal/wire';
 
 /**
  * The default `authorize`: a principal may join `restaurant:<id>` when its `restaurantId`

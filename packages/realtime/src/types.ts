@@ -1,11 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 
-/** Any logger with these three methods: console, pino, winston. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+// The logger and the connection-gate contract are the kit's own (declared once for every
+// package); the envelope is the wire format's.
+export type { ConnectionGate, Lease, Logger, Rejection } from '@bancada/internal';
+export type { Envelope } from '@bancada/internal/wire';
 
 /** Who is connected: whatever `authenticate` returned (for example the session's user). */
 export type Principal = NonNullable<unknown>;
@@ -19,23 +17,6 @@ export type Authenticate = (req: IncomingMessage) => Promise<Principal | null>;
 
 /** May this principal receive the events of this room? */
 export type Authorize = (principal: Principal, room: string) => boolean | Promise<boolean>;
-
-/** A connection slot (see @bancada/limits). */
-export interface Lease {
-  release(): void;
-}
-
-/** A connection turned away by the gate. */
-export interface Rejection {
-  status: 429 | 503;
-  reason: string;
-  retryAfter: number;
-}
-
-/** Decides whether a connection may open (`connectionLimit()` of @bancada/limits is one). */
-export interface ConnectionGate {
-  acquire(req: IncomingMessage): Promise<Lease | Rejection>;
-}
 
 /** A per-connection budget for inbound messages (`messageQuota()` of @bancada/limits is one). */
 export interface MessageQuota {
@@ -55,25 +36,6 @@ export interface HubEvent {
   traceId?: string;
   /** @default a new id, increasing per instance */
   id?: string;
-}
-
-/** An event as it travels: one JSON line on Redis, and (without `origin`) to clients. */
-export interface Envelope {
-  eventType: string;
-  id: string;
-  traceId: string;
-  payload: unknown;
-  /** Milliseconds since the epoch, when it was published. */
-  ts: number;
-  /** The room it is for; `*` for every client. */
-  room: string;
-  /**
-   * Its number among the events its origin published to this room (from 1), so that other
-   * instances can count what they missed. Absent when another service published it.
-   */
-  seq?: number;
-  /** The instance that published it (absent when another service published it). */
-  origin?: string;
 }
 
 /** `hub.stats()`. */

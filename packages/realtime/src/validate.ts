@@ -1,20 +1,10 @@
+import { resolveLogger as resolveShared } from '@bancada/internal';
 import { RealtimeOptionError } from './errors.js';
 import type { Logger } from './types.js';
 
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
-
 /** The logger an option names: console by default, nothing for `false`; checked. */
 export function resolveLogger(logger: Logger | false | undefined): Logger {
-  const resolved = logger === false ? silentLogger : (logger ?? console);
-  const partial = resolved as Partial<Logger>;
-  if (
-    typeof partial.info !== 'function' ||
-    typeof partial.warn !== 'function' ||
-    typeof partial.error !== 'function'
-  ) {
-    throw new RealtimeOptionError('logger must have info, warn and error methods, or be false');
-  }
-  return resolved;
+  return resolveShared(logger, (message) => new RealtimeOptionError(message));
 }
 
 /** Throws unless `redis` (when given) is a redis:// URL, an ioredis client or its options. */

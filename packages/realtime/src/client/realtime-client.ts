@@ -1,3 +1,11 @@
+import {
+  CloseCode,
+  compareStreamIds,
+  MAX_SINCE_LENGTH,
+  parseStreamId,
+  ReplyType,
+  type StreamId,
+} from '@bancada/internal/wire';
 import { backoffDelay } from './backoff.js';
 import { RealtimeClientError } from './errors.js';
 import { openEventStream } from './event-stream-link.js';
@@ -8,7 +16,6 @@ import {
   type ResolvedClientOptions,
   resolveOptions,
 } from './options.js';
-import { comparePositions, type Position, positionOf } from './stream-ids.js';
 import type {
   ClientErrorCode,
   ClientEventMap,
@@ -58,7 +65,7 @@ interface Room {
   /** The last id seen, opaque or not. */
   lastId: string | undefined;
   /** The last id seen that is a position in the room's history: where a resume starts. */
-  position: Position | undefined;
+  position: StreamId | undefined;
   positionId: string | undefined;
   /** Joined on an earlier link: joining again without a resume may have missed events. */
   wasJoined: boolean;
@@ -71,7 +78,6 @@ interface Room {
 /** A connection counts as stable, and resets the backoff, after this long. */
 const STABLE_MS = 5000;
 /** The longest `since` the hub accepts in a resume. */
-const MAX_SINCE_LENGTH = 64;
 /** The room name of broadcasts. */
 const EVERYONE = '*';
 /** Hub errors after which a room is not asked for again. */
@@ -254,7 +260,7 @@ class Client implements RealtimeClient {
       if (state.position === undefined) continue;
       if (
         earliest?.position === undefined ||
-        comparePositions(state.position, earliest.position) < 0
+        compareStreamIds(state.position, earliest.position) < 0
       ) {
         earliest = state;
       }
@@ -278,19 +284,19 @@ class Client implements RealtimeClient {
   private frame(m: Record<string, unknown>): void {
     const room = typeof m.room === 'string' ? m.room : undefined;
     switch (m.type) {
-      case 'event':
+      case ReplyType.event:
         if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
         return;
-      case 'gap':
+      case ReplyType.gap:
         if (room !== undefined && !this.leaving.has(room)) this.emit('gap', { room });
         return;
-      case 'joined':
+      case ReplyType.joined:
         if (room !== undefined && this.joined.has(room)) this.confirmed(room);
         return;
-      case 'left':
+      case ReplyType.left:
         if (room !== undefined) this.leaving.delete(room);
         return;
-      case 'error': {
+      case ReplyType.error: {
         const code = String(m.code) as ClientErrorCode;
         if (room !== undefined && REFUSED_ROOM.has(code)) this.joined.delete(room);
         const message = typeof m.message === 'string' ? m.message : code;
@@ -314,9 +320,9 @@ class Client implements RealtimeClient {
     const id = typeof m.id === 'string' ? m.id : '';
     const state = this.joined.get(room);
     if (state !== undefined && id !== '') {
-      const position = positionOf(id);
+      const position = parseStreamId(id);
       if (position !== undefined) {
-        if (state.position !== undefined && comparePositions(position, state.position) <= 0) {
+        if (state.position !== undefined && compareStreamIds(position, state.position) <= 0) {
           return;
         }
         state.position = position;
@@ -390,7 +396,7 @@ class Client implements RealtimeClient {
         new RealtimeClientError('refused', `the server answered ${status}`, { status }),
       );
     }
-    if (code === 1008 || code === 1009) {
+    if (code === CloseCode.policy || code === CloseCode.tooBig) {
       this.emit(
         'error',
         new RealtimeClientError('closed_by_server', `the server closed the connection (${code})`),

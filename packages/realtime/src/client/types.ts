@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@bancada/internal/wire';
 import type { RealtimeClientError } from './errors.js';
 
 /**
@@ -63,16 +64,7 @@ export interface ClientEventMap {
 }
 
 /** Codes of the hub's `error` frames. */
-export type ServerErrorCode =
-  | 'forbidden'
-  | 'invalid_room'
-  | 'invalid_since'
-  | 'too_many_rooms'
-  | 'unavailable'
-  | 'rate_limited'
-  | 'invalid_json'
-  | 'unknown_type'
-  | 'binary_not_supported';
+export type ServerErrorCode = ErrorCode;
 
 /**
  * Codes of `RealtimeClientError`: the hub's own (an `error` frame), `unauthorized` (the

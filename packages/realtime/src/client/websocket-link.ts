@@ -1,11 +1,8 @@
+import { CloseCode } from '@bancada/internal/wire';
 import { type Link, type LinkEnd, type LinkEvents, parseObject } from './link.js';
 import type { WebSocketLike } from './types.js';
 
 const OPEN = 1;
-/** The close code of a server that is restarting; its reason is `{"retryAfterMs":N}`. */
-const RESTARTING = 1012;
-const SESSION_ENDED = 4401;
-const NO_LONGER_ALLOWED = 4403;
 
 /** Opens one WebSocket and reports what happens to it. */
 export function openWebSocket(
@@ -52,10 +49,10 @@ export function openWebSocket(
   ws.onclose = (event) => {
     const info: LinkEnd = { opened, code: event.code };
     // 4401/4403: the hub found the session ended, or the room no longer allowed, while open.
-    if (event.code === SESSION_ENDED || event.code === NO_LONGER_ALLOWED)
+    if (event.code === CloseCode.sessionEnded || event.code === CloseCode.noLongerAllowed)
       status ??= event.code - 4000;
     if (status !== undefined) info.status = status;
-    if (event.code === RESTARTING) {
+    if (event.code === CloseCode.restart) {
       const wait = retryAfterOf(event.reason);
       if (wait !== undefined) info.retryAfterMs = wait;
     }

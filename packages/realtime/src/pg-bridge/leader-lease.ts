@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { silentLogger, ThrottledLog } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { LogLimiter } from '../log-limiter.js';
 import type { Logger } from '../types.js';
 import { closeLeaseConnection, openLeaseConnection } from './redis-connection.js';
 
@@ -66,7 +66,7 @@ export class RedisLease implements Leadership {
   private readonly redis: Redis;
   private readonly intervalMs: number;
   private readonly marginMs: number;
-  private readonly logs = new LogLimiter();
+  private readonly logs = new ThrottledLog(silentLogger);
   private leader = false;
   /** performance.now() after which this instance no longer counts as leader. */
   private validUntil = 0;

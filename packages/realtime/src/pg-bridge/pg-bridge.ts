@@ -1,6 +1,6 @@
+import { silentLogger, ThrottledLog } from '@bancada/internal';
 import type pg from 'pg';
 import { RealtimeArgumentError } from '../errors.js';
-import { LogLimiter } from '../log-limiter.js';
 import { type Leadership, RedisLease, SoleLeadership } from './leader-lease.js';
 import { mapNotification } from './mapping.js';
 import { registerBridgeMetrics } from './metrics.js';
@@ -22,7 +22,7 @@ export class PgBridge {
   readonly instanceId: string;
   private readonly leadership: Leadership;
   private readonly listener: PgListener;
-  private readonly logs = new LogLimiter();
+  private readonly logs = new ThrottledLog(silentLogger);
   private readonly unregister: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {

@@ -1,5 +1,5 @@
+import { closeOwnConnection, openOwnConnection } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { closeOwnConnection, openOwnConnection } from '../redis-connection.js';
 
 /**
  * The lease's own connection. Besides failing fast while Redis is away, its commands time

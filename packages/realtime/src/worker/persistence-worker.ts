@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
+import { silentLogger, ThrottledLog } from '@bancada/internal';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { LogLimiter } from '../log-limiter.js';
 import type { Logger } from '../types.js';
 import { Backoff, sleep, within } from './backoff.js';
 import { type EventRow, parseEntries, type StreamEntry } from './entries.js';
@@ -61,7 +61,7 @@ interface Connections {
 class StreamPersister implements PersistenceWorker {
   private readonly sql: TableSql;
   private readonly stopping = new AbortController();
-  private readonly logs = new LogLimiter();
+  private readonly logs = new ThrottledLog(silentLogger);
   private readonly latency = new LatencyWindow();
   private readonly writeBackoff: Backoff;
   private readonly redisBackoff: Backoff;

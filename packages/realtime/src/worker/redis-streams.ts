@@ -1,5 +1,5 @@
+import { closeOwnConnection, openOwnConnection } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { closeOwnConnection, openOwnConnection } from '../redis-connection.js';
 import type { StreamEntry } from './entries.js';
 
 /**

@@ -1,83 +1,29 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleScripts } from '@bancada/testkit';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+
+export { runNode } from '@bancada/testkit';
 
 const packageDir = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * Bundles the CLI and the crashing child from source into test-output/ (inside the package,
- * so that `pg` and `ioredis` resolve from its node_modules). From source rather than dist/,
- * so that the test runs the code as it is now, built or not. Returns their paths.
+ * Bundles the CLI and the crashing child from source (see testkit's bundleScripts), so that
+ * the test runs the code as it is now, built or not. Returns their paths.
  */
 export async function bundleWorkerScripts(): Promise<{
   cli: string;
   child: string;
   remove(): Promise<void>;
 }> {
-  const outdir = `${packageDir}test-output/worker-${process.pid}-${Date.now()}`;
-  await mkdir(outdir, { recursive: true });
-  await build({
-    entryPoints: {
-      'worker-cli': `${packageDir}src/worker/cli.ts`,
-      'worker-child': `${packageDir}test/helpers/worker-child.ts`,
-    },
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'silent',
+  const scripts = await bundleScripts(packageDir, {
+    'worker-cli': 'src/worker/cli.ts',
+    'worker-child': 'test/helpers/worker-child.ts',
   });
   return {
-    cli: `${outdir}/worker-cli.mjs`,
-    child: `${outdir}/worker-child.mjs`,
-    remove: () => rm(outdir, { recursive: true, force: true }),
-  };
-}
-
-/** A node process with its output kept, and a promise of how it ended. */
-export interface RunningProcess {
-  process: ChildProcess;
-  readonly stdout: string;
-  readonly stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-export function runNode(
-  script: string,
-  args: string[],
-  env: Record<string, string | undefined>,
-): RunningProcess {
-  const child = spawn(process.execPath, [script, ...args], {
-    // Only what the test gives, so that the developer's REDIS_URL and friends do not leak in.
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    process: child,
-    get stdout() {
-      return stdout;
-    },
-    get stderr() {
-      return stderr;
-    },
-    exited,
+    cli: scripts.paths['worker-cli']!,
+    child: scripts.paths['worker-child']!,
+    remove: () => scripts.remove(),
   };
 }
 

@@ -1,12 +1,13 @@
 /**
  * Redis Stream ids (`<ms>-<seq>`) are the positions of events in rooms with history. They
- * are compared as two numbers; anything else (an id made while Redis was away, garbage
- * from a client) is not a position.
+ * are compared as two numbers; anything else (an id made while Redis was away, an opaque id,
+ * garbage from a client) is not a position.
  */
 export type StreamId = readonly [ms: number, seq: number];
 
 const STREAM_ID = /^(\d{1,15})-(\d{1,15})$/;
 
+/** The position `id` stands for, or undefined when it is none. */
 export function parseStreamId(id: unknown): StreamId | undefined {
   if (typeof id !== 'string') return undefined;
   const match = STREAM_ID.exec(id);
@@ -18,8 +19,6 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
   return a[0] - b[0] || a[1] - b[1];
 }
 
-/** True when `id` is a stream position after `after`. */
-export function isAfter(id: string, after: StreamId): boolean {
-  const parsed = parseStreamId(id);
-  return parsed !== undefined && compareStreamIds(parsed, after) > 0;
+export function formatStreamId([ms, seq]: StreamId): string {
+  return `${ms}-${seq}`;
 }

@@ -1,13 +1,28 @@
-import { restaurantRoom } from './policy.js';
+import { restaurantRoom, roomNameProblem } from './rooms.js';
 
-/** What a WebSocket client may ask for. */
-export type ClientRequest =
-  | { type: 'join'; room: string }
-  | { type: 'resume'; room: string; since: string }
-  | { type: 'leave'; room: string }
-  | { type: 'ping' };
+/** What a client may send, as the `type` of a JSON text frame. */
+export const RequestType = {
+  /** The original app's join: `{ type: 'auth', restaurantId }` joins `restaurant:<id>`. */
+  auth: 'auth',
+  subscribe: 'subscribe',
+  /** A join that first replays what came after `since` (the id of the last event seen). */
+  resume: 'resume',
+  unsubscribe: 'unsubscribe',
+  ping: 'ping',
+} as const;
 
-/** Codes of the `error` replies. */
+/** What the hub sends, as the `type` of a JSON text frame (SSE: the data of a message). */
+export const ReplyType = {
+  event: 'event',
+  /** Events of `room` were lost: reload what is shown of it. */
+  gap: 'gap',
+  joined: 'joined',
+  left: 'left',
+  pong: 'pong',
+  error: 'error',
+} as const;
+
+/** Codes of the hub's `error` replies. */
 export type ErrorCode =
   | 'invalid_json'
   | 'binary_not_supported'
@@ -19,6 +34,13 @@ export type ErrorCode =
   | 'rate_limited'
   | 'unavailable';
 
+/** A client's request, as the hub serves it. */
+export type ClientRequest =
+  | { type: 'join'; room: string }
+  | { type: 'resume'; room: string; since: string }
+  | { type: 'leave'; room: string }
+  | { type: 'ping' };
+
 /** A request that cannot be served, and the reply it gets. */
 export interface ProtocolError {
   code: ErrorCode;
@@ -26,7 +48,8 @@ export interface ProtocolError {
   room?: string;
 }
 
-const MAX_ROOM_LENGTH = 256;
+/** The longest `since` a resume may name. */
+export const MAX_SINCE_LENGTH = 64;
 
 /**
  * Reads one text frame. `{ "type": "auth", "restaurantId": "abc" }` (the original app's
@@ -44,21 +67,25 @@ export function parseRequest(text: string): ClientRequest | ProtocolError {
   }
   const m = message as Record<string, unknown>;
   switch (m.type) {
-    case 'ping':
+    case RequestType.ping:
       return { type: 'ping' };
-    case 'auth': {
+    case RequestType.auth: {
       const id = m.restaurantId;
       if ((typeof id !== 'string' || id.length === 0) && typeof id !== 'number') {
         return { code: 'invalid_room', message: 'auth needs a restaurantId' };
       }
       return roomRequest('join', restaurantRoom(id));
     }
-    case 'subscribe':
+    case RequestType.subscribe:
       return roomRequest('join', m.room);
-    case 'unsubscribe':
+    case RequestType.unsubscribe:
       return roomRequest('leave', m.room);
-    case 'resume': {
-      if (typeof m.since !== 'string' || m.since.length === 0 || m.since.length > 64) {
+    case RequestType.resume: {
+      if (
+        typeof m.since !== 'string' ||
+        m.since.length === 0 ||
+        m.since.length > MAX_SINCE_LENGTH
+      ) {
         return {
           code: 'invalid_since',
           message: 'resume needs since: the id of the last event seen',
@@ -77,25 +104,16 @@ export function parseRequest(text: string): ClientRequest | ProtocolError {
 }
 
 function roomRequest(type: 'join' | 'leave', room: unknown): ClientRequest | ProtocolError {
-  if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LENGTH) {
-    return {
-      code: 'invalid_room',
-      message: `room must be a string of 1 to ${MAX_ROOM_LENGTH} characters`,
-    };
-  }
-  return { type, room };
+  const problem = roomNameProblem(room);
+  if (problem !== undefined) return { code: 'invalid_room', message: problem };
+  return { type, room: room as string };
 }
 
-/** The reply frames. */
+/** The hub's replies, as JSON text. */
 export const reply = {
-  joined: (room: string) => JSON.stringify({ type: 'joined', room }),
-  left: (room: string) => JSON.stringify({ type: 'left', room }),
-  pong: () => JSON.stringify({ type: 'pong', ts: Date.now() }),
-  gap: (room: string) => JSON.stringify({ type: 'gap', room }),
-  error: (e: ProtocolError) =>
-    JSON.stringify(
-      e.room === undefined
-        ? { type: 'error', code: e.code, message: e.message }
-        : { type: 'error', code: e.code, message: e.message, room: e.room },
-    ),
+  joined: (room: string) => JSON.stringify({ type: ReplyType.joined, room }),
+  left: (room: string) => JSON.stringify({ type: ReplyType.left, room }),
+  gap: (room: string) => JSON.stringify({ type: ReplyType.gap, room }),
+  pong: () => JSON.stringify({ type: ReplyType.pong, ts: Date.now() }),
+  error: (error: ProtocolError) => JSON.stringify({ type: ReplyType.error, ...error }),
 };

@@ -1,14 +1,14 @@
+import { compareStreamIds, parseStreamId, type StreamId } from '@bancada/internal/wire';
 import type { Outgoing } from './outgoing.js';
-import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 
 /**
- * Keeps one client's replay of a room's history and its live events from overlapping.
- * While the history is being replayed, live events of the room wait here; afterwards,
- * a live event at or before the last replayed position is one the replay already sent
- * (the history can be read before the same event arrives on the room's channel), so it
- * is skipped: no duplicate and no hole between the replay and live delivery.
+ * One client's replays of rooms' history. While a room is replayed, its live events wait
+ * here; afterwards, a live event at or before the last replayed position is one the replay
+ * already sent (the history can be read before the same event arrives on the room's
+ * channel), so it is skipped: no duplicate and no hole between the replay and live delivery.
+ * Also paces replays: a room at most once per interval to one client.
  */
-export class HeldRooms {
+export class ReplayHolds {
   private readonly held = new Map<string, Outgoing[]>();
   /** Per room: the last position replayed, until a live event beyond it arrives. */
   private readonly floors = new Map<string, StreamId>();
@@ -27,6 +27,7 @@ export class HeldRooms {
     return true;
   }
 
+  /** Live events of `room` wait from now until `end`. */
   hold(room: string): void {
     if (!this.held.has(room)) this.held.set(room, []);
   }
@@ -49,7 +50,7 @@ export class HeldRooms {
   }
 
   /** Ends the hold; returns what to write now, in order: events after `after`, and those without a position. */
-  release(room: string, after: StreamId | undefined): Outgoing[] {
+  end(room: string, after: StreamId | undefined): Outgoing[] {
     const waiting = this.held.get(room) ?? [];
     this.held.delete(room);
     if (after === undefined) return waiting;

@@ -1,16 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { HeldRooms } from './held-rooms.js';
-import type { Identity } from './identity.js';
+import { ReplyType, reply, type StreamId, sseMessage } from '@bancada/internal/wire';
+import type { Identity } from '../identity.js';
+import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
-import { reply } from './protocol.js';
-import type { Member } from './rooms.js';
-
-/** What an SSE stream needs from the hub. */
-export interface StreamHost {
-  readonly maxBufferedBytes: number;
-  gone(member: Member): void;
-  slow(member: Member): void;
-}
+import { ReplayHolds } from './replay-holds.js';
 
 /** Heartbeats across which a stream's unsent bytes may sit before its peer counts as gone. */
 const STUCK_BEATS = 2;
@@ -20,10 +13,10 @@ const STUCK_BEATS = 2;
  * line as heartbeat (it also lets the server notice a dead peer), `retry:` to steer the
  * browser's reconnect.
  */
-export class SseClient implements Member {
+export class SseMember implements Member {
   readonly transport = 'sse' as const;
   readonly rooms = new Set<string>();
-  private heldRooms: HeldRooms | undefined;
+  private replayHolds: ReplayHolds | undefined;
   private open = true;
   private judging = false;
   /** Bytes still unsent at the last heartbeat, and heartbeats since which none went out. */
@@ -32,23 +25,23 @@ export class SseClient implements Member {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly host: StreamHost,
-    readonly lease: () => void,
+    private readonly host: MemberHost,
     readonly identity: Identity,
+    readonly releaseSlot: () => void,
   ) {
     res.once('close', () => this.left());
     res.on('error', () => {});
   }
 
   /** Made on the first resume: most connections never need one. */
-  get held(): HeldRooms {
-    this.heldRooms ??= new HeldRooms();
-    return this.heldRooms;
+  get holds(): ReplayHolds {
+    this.replayHolds ??= new ReplayHolds();
+    return this.replayHolds;
   }
 
   send(event: Outgoing): boolean {
     if (!this.open) return false;
-    const route = this.heldRooms?.route(event) ?? 'send';
+    const route = this.replayHolds?.route(event) ?? 'send';
     if (route === 'kept') return true;
     return route === 'send' && this.sendNow(event);
   }
@@ -58,6 +51,40 @@ export class SseClient implements Member {
     if (this.res.writableLength > this.host.maxBufferedBytes) this.judgeAfterThisTick();
     this.res.write(event.sseMessage);
     return true;
+  }
+
+  sendGap(room: string): void {
+    if (this.open) this.res.write(sseMessage(ReplyType.gap, reply.gap(room)));
+  }
+
+  endReplay(room: string, after: StreamId | undefined): void {
+    for (const event of this.holds.end(room, after)) this.sendNow(event);
+  }
+
+  /**
+   * Writes the heartbeat comment, and lets go of a peer that stopped reading. Its unsent
+   * bytes stay below `maxBufferedBytes` when no events flow, so that bound never trips:
+   * here, bytes that sat unsent across STUCK_BEATS heartbeats without shrinking do.
+   */
+  heartbeat(): void {
+    if (!this.open) return;
+    const unsent = this.res.writableLength;
+    this.stuckBeats = unsent > 0 && unsent >= this.unsentAtLastBeat ? this.stuckBeats + 1 : 0;
+    this.unsentAtLastBeat = unsent;
+    if (this.stuckBeats >= STUCK_BEATS) {
+      this.dropAsSlow();
+      return;
+    }
+    this.res.write(': ping\n\n');
+  }
+
+  /** Ends the stream, telling the browser when to reconnect (its reconnect is checked anew). */
+  sendAway(_reason: AwayReason, retryAfterMs: number): Promise<void> {
+    if (this.open) {
+      this.res.end(`retry: ${Math.round(retryAfterMs)}\n\n`);
+      this.left();
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -79,39 +106,6 @@ export class SseClient implements Member {
     this.left();
     this.host.slow(this);
     this.res.destroy();
-  }
-
-  sendGap(room: string): void {
-    if (this.open) this.res.write(`event: gap\ndata: ${reply.gap(room)}\n\n`);
-  }
-
-  /** Ends the hold on `room` after a replay: writes what waited and came after `after`. */
-  release(room: string, after: Parameters<HeldRooms['release']>[1]): void {
-    for (const event of this.held.release(room, after)) this.sendNow(event);
-  }
-
-  /**
-   * Writes the heartbeat comment, and lets go of a peer that stopped reading. Its unsent
-   * bytes stay below `maxBufferedBytes` when no events flow, so that bound never trips:
-   * here, bytes that sat unsent across STUCK_BEATS heartbeats without shrinking do.
-   */
-  heartbeat(): void {
-    if (!this.open) return;
-    const unsent = this.res.writableLength;
-    this.stuckBeats = unsent > 0 && unsent >= this.unsentAtLastBeat ? this.stuckBeats + 1 : 0;
-    this.unsentAtLastBeat = unsent;
-    if (this.stuckBeats >= STUCK_BEATS) {
-      this.dropAsSlow();
-      return;
-    }
-    this.res.write(': ping\n\n');
-  }
-
-  /** Ends the stream, telling the browser when to reconnect. */
-  end(retryMs: number): void {
-    if (!this.open) return;
-    this.res.end(`retry: ${Math.round(retryMs)}\n\n`);
-    this.left();
   }
 
   private left(): void {

@@ -1,28 +1,30 @@
 import type { Socket } from 'node:net';
+import {
+  type ClientRequest,
+  CloseCode,
+  type ProtocolError,
+  parseRequest,
+  reply,
+  type StreamId,
+} from '@bancada/internal/wire';
 import type { RawData, WebSocket } from 'ws';
-import { HeldRooms } from './held-rooms.js';
-import type { Identity } from './identity.js';
+import type { Identity } from '../identity.js';
+import type { Principal } from '../types.js';
+import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
-import { type ClientRequest, type ProtocolError, parseRequest, reply } from './protocol.js';
-import type { Member } from './rooms.js';
-import type { Principal } from './types.js';
+import { ReplayHolds } from './replay-holds.js';
 
-/** What a client needs from the hub. */
-export interface ClientHost {
-  readonly maxBufferedBytes: number;
+/** What a WebSocket client asks of the hub: its rooms. */
+export interface WsMemberHost extends MemberHost {
   readonly maxBadMessages: number;
   /** Authorizes and joins; resolves the error to send, or undefined once joined. */
   join(member: Member, principal: Principal, room: string): Promise<ProtocolError | undefined>;
+  leave(member: Member, room: string): boolean;
   /** Replays the room's history after `since` to the member (or a gap), then ends its hold. */
   replay(member: Member, room: string, since: string): Promise<void>;
-  leave(member: Member, room: string): boolean;
-  /** The client is gone (any way): leave every room, release its slot. */
-  gone(member: Member): void;
-  /** The client was closed for not reading. */
-  slow(member: Member): void;
 }
 
-/** The parts of ws's WebSocket this file uses beyond the typed API (see `send`). */
+/** The parts of ws's WebSocket this file uses beyond the typed API (see `sendNow`). */
 interface WsInternals {
   _socket: Socket | null;
   _sender: { _bufferedBytes: number } | undefined;
@@ -30,37 +32,32 @@ interface WsInternals {
 
 const ignore = () => {};
 
-/** A WebSocket close code and reason. */
-export const CLOSE = {
-  policy: 1008,
-  tryAgainLater: 1013,
-  restart: 1012,
-  /** The session ended while connected (the HTTP 401 of a connection already open). */
-  sessionEnded: 4401,
-  /** The principal may no longer be in one of its rooms (HTTP 403, likewise). */
-  noLongerAllowed: 4403,
-} as const;
+const AWAY: Record<Exclude<AwayReason, 'restart'>, [code: number, reason: string]> = {
+  'session-ended': [CloseCode.sessionEnded, 'session ended'],
+  'no-longer-allowed': [CloseCode.noLongerAllowed, 'no longer allowed'],
+};
 
 /**
- * One WebSocket client: its protocol (join, leave, ping), its message budget, its
- * heartbeat flag, and the fast path that writes a pre-built frame to its socket.
+ * One WebSocket client: its requests (join, resume, leave, ping), its message budget, its
+ * heartbeat, and the fast path that writes a frame built once per room to its socket.
  */
-export class WsClient implements Member {
+export class WsMember implements Member {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
-  private heldRooms: HeldRooms | undefined;
+  private replayHolds: ReplayHolds | undefined;
   /** Answered the last ping (or said anything) since the previous heartbeat. */
-  alive = true;
+  private alive = true;
   private bad = 0;
   private open = true;
   private readonly internals: WsInternals;
+  private readonly closed: Promise<void>;
 
   constructor(
-    readonly ws: WebSocket,
+    private readonly ws: WebSocket,
     readonly identity: Identity,
-    private readonly host: ClientHost,
+    private readonly host: WsMemberHost,
     private readonly budget: { take(): 'ok' | 'over' | 'close' } | undefined,
-    readonly lease: () => void,
+    readonly releaseSlot: () => void,
   ) {
     this.internals = ws as unknown as WsInternals;
     ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
@@ -68,27 +65,32 @@ export class WsClient implements Member {
       this.alive = true;
     });
     ws.on('error', ignore); // a protocol error closes the socket; 'close' cleans up
-    ws.once('close', () => this.left());
+    this.closed = new Promise((resolve) =>
+      ws.once('close', () => {
+        this.left();
+        resolve();
+      }),
+    );
   }
 
-  /**
-   * Writes an event. With permessage-deflate off (the hub's setting) and nothing queued in
-   * ws's sender, a frame is just bytes on the socket, so the frame built once for the
-   * room is written as is; otherwise it goes through ws.send().
-   */
   /** Made on the first resume: most connections never need one. */
-  get held(): HeldRooms {
-    this.heldRooms ??= new HeldRooms();
-    return this.heldRooms;
+  get holds(): ReplayHolds {
+    this.replayHolds ??= new ReplayHolds();
+    return this.replayHolds;
   }
 
   send(event: Outgoing): boolean {
     if (!this.open) return false;
-    const route = this.heldRooms?.route(event) ?? 'send';
+    const route = this.replayHolds?.route(event) ?? 'send';
     if (route === 'kept') return true;
     return route === 'send' && this.sendNow(event);
   }
 
+  /**
+   * With permessage-deflate off (the hub's setting) and nothing queued in ws's sender, a
+   * frame is just bytes on the socket, so the frame built once for the room is written as
+   * is; otherwise it goes through ws.send().
+   */
   sendNow(event: Outgoing): boolean {
     if (!this.open) return false;
     const socket = this.internals._socket;
@@ -106,12 +108,11 @@ export class WsClient implements Member {
     this.reply(reply.gap(room));
   }
 
-  /** Ends the hold on `room` after a replay: writes what waited and came after `after`. */
-  release(room: string, after: Parameters<HeldRooms['release']>[1]): void {
-    for (const event of this.held.release(room, after)) this.sendNow(event);
+  endReplay(room: string, after: StreamId | undefined): void {
+    for (const event of this.holds.end(room, after)) this.sendNow(event);
   }
 
-  /** Heartbeat: terminates a client that did not answer the previous ping. */
+  /** Terminates a client that did not answer the previous ping. */
   heartbeat(): void {
     if (!this.open) return;
     if (!this.alive) {
@@ -122,8 +123,17 @@ export class WsClient implements Member {
     this.ws.ping();
   }
 
+  sendAway(reason: AwayReason, retryAfterMs: number): Promise<void> {
+    if (reason === 'restart') {
+      this.close(CloseCode.restart, JSON.stringify({ retryAfterMs }), 3000);
+    } else {
+      this.close(...AWAY[reason]);
+    }
+    return this.closed;
+  }
+
   /** Closes with `code` and a reason; terminates if the close handshake does not end soon. */
-  close(code: number, reason: string, graceMs = 2000): void {
+  private close(code: number, reason: string, graceMs = 2000): void {
     if (this.ws.readyState >= 2) return;
     this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), graceMs).unref();
@@ -133,7 +143,7 @@ export class WsClient implements Member {
     // Stop writing at once: nothing more may pile up behind a client that does not read.
     this.left();
     this.host.slow(this);
-    this.close(CLOSE.tryAgainLater, 'slow consumer', 1000);
+    this.close(CloseCode.tryAgainLater, 'slow consumer', 1000);
   }
 
   private left(): void {
@@ -147,7 +157,7 @@ export class WsClient implements Member {
     if (!this.open) return;
     const verdict = this.budget?.take() ?? 'ok';
     if (verdict === 'close') {
-      this.close(CLOSE.policy, 'message quota exceeded');
+      this.close(CloseCode.policy, 'message quota exceeded');
       return;
     }
     if (verdict === 'over') {
@@ -179,10 +189,10 @@ export class WsClient implements Member {
       case 'resume': {
         const { room } = request;
         // Live events of the room wait from now until the replay is done.
-        if (request.type === 'resume') this.held.hold(room);
+        if (request.type === 'resume') this.holds.hold(room);
         const error = await this.host.join(this, this.identity.principal, room);
         if (error !== undefined) {
-          this.held.drop(room);
+          this.replayHolds?.drop(room);
           if (error.code === 'unavailable') this.reply(reply.error(error));
           else this.refuse(error);
           return;
@@ -197,7 +207,7 @@ export class WsClient implements Member {
   private refuse(error: ProtocolError): void {
     this.bad++;
     if (this.bad > this.host.maxBadMessages) {
-      this.close(CLOSE.policy, 'too many bad messages');
+      this.close(CloseCode.policy, 'too many bad messages');
       return;
     }
     this.reply(reply.error(error));

@@ -1,6 +1,5 @@
+import { clientEventFrame, type Envelope, sseEventMessage } from '@bancada/internal/wire';
 import * as ws from 'ws';
-import { clientFrame, sseFrame } from './envelope.js';
-import type { Envelope } from './types.js';
 
 interface FrameOptions {
   fin: boolean;
@@ -33,7 +32,7 @@ export class Outgoing {
   constructor(readonly envelope: Envelope) {}
 
   get text(): string {
-    this.json ??= clientFrame(this.envelope);
+    this.json ??= clientEventFrame(this.envelope);
     return this.json;
   }
 
@@ -43,7 +42,7 @@ export class Outgoing {
   }
 
   get sseMessage(): string {
-    this.sse ??= sseFrame(this.envelope, this.text);
+    this.sse ??= sseEventMessage(this.envelope, this.text);
     return this.sse;
   }
 }

@@ -1,0 +1,123 @@
+import { restaurantRoom } from './rooms.js';
+
+/**
+ * What travels between instances, one JSON line: an event of a room, stamped by the instance
+ * that published it. Other services may PUBLISH envelopes too, with only `eventType` (and a
+ * room, or a `restaurantId`, where the channel does not say which).
+ */
+export interface Envelope {
+  eventType: string;
+  /** Its position in the room's history (`<ms>-<seq>`) in a room with history; else opaque. */
+  id: string;
+  traceId: string;
+  payload: unknown;
+  /** When it was published, ms since the epoch (the publisher's clock). */
+  ts: number;
+  /** `*` for every client. */
+  room: string;
+  /** The publishing instance's count of its events in this room, from 1: how losses show. */
+  seq?: number | undefined;
+  /** The instance that published it. */
+  origin?: string | undefined;
+}
+
+/** The reserved eventType of the mark left in a room's history where events were lost. */
+export const GAP_EVENT = 'bancada.gap';
+
+/**
+ * An envelope's JSON without its id and leading `{`: rooms with history learn their id (a
+ * position) only from Redis, which puts it in front (`positionedLine`, and the history
+ * script, which builds the same line from `POSITIONED_OPEN` and `POSITIONED_CLOSE`).
+ * Throws what JSON.stringify throws for a payload JSON cannot carry.
+ */
+export function envelopeBody(envelope: Envelope): string {
+  const { id: _, ...rest } = envelope;
+  return JSON.stringify(rest).slice(1);
+}
+
+export const POSITIONED_OPEN = '{"id":"';
+export const POSITIONED_CLOSE = '",';
+
+/** The envelope line of `body` with `id` in front. */
+export function positionedLine(id: string, body: string): string {
+  return `${POSITIONED_OPEN}${id}${POSITIONED_CLOSE}${body}`;
+}
+
+/** The whole JSON line of an envelope. */
+export function encodeEnvelope(envelope: Envelope): string {
+  return positionedLine(envelope.id, envelopeBody(envelope));
+}
+
+/** The body of the mark left in a room's history where an instance lost events. */
+export function gapMarkBody(room: string, origin: string, ts: number): string {
+  return JSON.stringify({ eventType: GAP_EVENT, ts, room, origin }).slice(1);
+}
+
+/** True for the mark of lost events (a decoded envelope). */
+export function isGapMark(envelope: Envelope): boolean {
+  return envelope.eventType === GAP_EVENT;
+}
+
+/**
+ * Reads an envelope line, published by an instance or by any other service with a plain
+ * PUBLISH. `room` is the room its channel stands for, or undefined when the envelope must
+ * name it (its `room`, or `restaurantId`). Returns a reason instead of throwing for anything
+ * unusable: a bad message from outside is dropped and counted, never thrown.
+ */
+export function decodeEnvelope(text: string, room: string | undefined): Envelope | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'not a JSON object';
+  }
+  const v = value as Record<string, unknown>;
+  if (typeof v.eventType !== 'string' || v.eventType.length === 0) return 'no eventType';
+  let target = room;
+  if (target === undefined) {
+    if (typeof v.room === 'string' && v.room.length > 0) target = v.room;
+    else if (typeof v.restaurantId === 'string' || typeof v.restaurantId === 'number') {
+      target = restaurantRoom(v.restaurantId);
+    } else return 'names no room nor restaurantId';
+  }
+  const ts = typeof v.ts === 'number' && Number.isFinite(v.ts) ? v.ts : Date.now();
+  const id = typeof v.id === 'string' || typeof v.id === 'number' ? String(v.id) : '';
+  return {
+    eventType: v.eventType,
+    id,
+    traceId: typeof v.traceId === 'string' ? v.traceId : id,
+    payload: v.payload ?? null,
+    ts,
+    room: target,
+    seq: Number.isSafeInteger(v.seq) && (v.seq as number) > 0 ? (v.seq as number) : undefined,
+    origin: typeof v.origin === 'string' ? v.origin : undefined,
+  };
+}
+
+/** The frame a client receives: `{ "type": "event", ...envelope }`, without seq and origin. */
+export function clientEventFrame(e: Envelope): string {
+  return JSON.stringify({
+    type: 'event',
+    eventType: e.eventType,
+    id: e.id,
+    traceId: e.traceId,
+    payload: e.payload,
+    ts: e.ts,
+    room: e.room,
+  });
+}
+
+/** The same event as one Server-Sent Events message, `data` being its client frame. */
+export function sseEventMessage(e: Envelope, data: string): string {
+  // A newline in a field would end it: eventType and id are one line each.
+  const event = e.eventType.replace(/[\r\n]/g, ' ');
+  return `id: ${e.id.replace(/[\r\n]/g, ' ')}\nevent: ${event}\ndata: ${data}\n\n`;
+}
+
+/** A Server-Sent Events message that is not an event: `gap`, say. */
+export function sseMessage(event: string, data: string): string {
+  return `event: ${event}\ndata: ${data}\n\n`;
+}

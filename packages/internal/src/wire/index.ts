@@ -1,0 +1,29 @@
+// The wire format, dependency-free: the hub uses it, and the client SDK bundles it.
+export { CloseCode } from './close-codes.js';
+export {
+  clientEventFrame,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  envelopeBody,
+  GAP_EVENT,
+  gapMarkBody,
+  isGapMark,
+  POSITIONED_CLOSE,
+  POSITIONED_OPEN,
+  positionedLine,
+  sseEventMessage,
+  sseMessage,
+} from './envelope.js';
+export {
+  type ClientRequest,
+  type ErrorCode,
+  MAX_SINCE_LENGTH,
+  type ProtocolError,
+  parseRequest,
+  ReplyType,
+  RequestType,
+  reply,
+} from './messages.js';
+export { EVERYONE, MAX_ROOM_LENGTH, restaurantRoom, roomNameProblem } from './rooms.js';
+export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-ids.js';

@@ -1,0 +1,21 @@
+/**
+ * What the hub counts, in one place: each part adds to its own lines, `hub.stats()` and the
+ * metrics read them all. Plain numbers: delivering to a thousand sockets adds to one.
+ */
+export class HubCounters {
+  published = 0;
+  delivered = 0;
+  /** Messages from Redis that `dry-run` counted instead of delivering. */
+  dryRunSkipped = 0;
+  deserializeFailures = 0;
+  slowConsumerCloses = 0;
+  sessionEndCloses = 0;
+  upgradesUnclaimed = 0;
+  replaysRefused = 0;
+  /** Messages that arrived from Redis (own echoes not counted). */
+  pubsubReceived = 0;
+  /** Publishes that could not reach the other instances. */
+  fanoutDropped = 0;
+  /** Events of other instances that never arrived here. */
+  fanoutMissed = 0;
+}

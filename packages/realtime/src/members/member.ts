@@ -1,0 +1,43 @@
+import type { StreamId } from '@bancada/internal/wire';
+import type { Identity } from '../identity.js';
+import type { Outgoing } from './outgoing.js';
+import type { ReplayHolds } from './replay-holds.js';
+
+/** Why a client is sent away: the server restarts, its session ended, or a room is no longer its. */
+export type AwayReason = 'restart' | 'session-ended' | 'no-longer-allowed';
+
+/** A connected client of either transport: a WebSocket or an SSE stream. */
+export interface Member {
+  readonly transport: 'websocket' | 'sse';
+  readonly rooms: Set<string>;
+  /** Who the connection belongs to, checked again now and then. */
+  readonly identity: Identity;
+  /** Its replays of rooms' history and the live events held meanwhile (made on first use). */
+  readonly holds: ReplayHolds;
+  /**
+   * Writes a live event, or keeps it while its room is being replayed; false when the
+   * client could not take it (closed, or closed as slow).
+   */
+  send(event: Outgoing): boolean;
+  /** Writes an event now, even if its room is being replayed (a replayed one). */
+  sendNow(event: Outgoing): boolean;
+  /** Tells the client that events of the room were lost: it should reload what it shows. */
+  sendGap(room: string): void;
+  /** The replay of `room` is over: writes what waited and came after `after` (see ReplayHolds). */
+  endReplay(room: string, after: StreamId | undefined): void;
+  /** Called every heartbeat: lets go of a client that stopped answering or reading. */
+  heartbeat(): void;
+  /** Closes the connection, saying why and when to come back; resolves once it is closed. */
+  sendAway(reason: AwayReason, retryAfterMs: number): Promise<void>;
+  /** Gives back the connection's slot (its lease from the connection gate); idempotent. */
+  readonly releaseSlot: () => void;
+}
+
+/** What a member of either transport needs from the hub. */
+export interface MemberHost {
+  readonly maxBufferedBytes: number;
+  /** The member is gone (any way): leave every room, give its slot back. */
+  gone(member: Member): void;
+  /** The member was closed for not reading. */
+  slow(member: Member): void;
+}

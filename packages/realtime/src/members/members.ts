@@ -1,0 +1,76 @@
+import type { Member } from './member.js';
+
+/**
+ * Who is connected to this instance, and who is in which room. The first member of a room
+ * and the last to leave are reported, so that the Redis side follows a room's channel only
+ * while it has clients here.
+ */
+export class Members {
+  readonly everyone = new Set<Member>();
+  private readonly byRoom = new Map<string, Set<Member>>();
+  private readonly byTransport = { websocket: 0, sse: 0 };
+
+  constructor(
+    private readonly onFirstJoin: (room: string) => void,
+    private readonly onLastLeave: (room: string) => void,
+  ) {}
+
+  /** Rooms with at least one member here. */
+  get rooms(): number {
+    return this.byRoom.size;
+  }
+
+  connections(): { websocket: number; sse: number } {
+    return { ...this.byTransport };
+  }
+
+  add(member: Member): void {
+    if (this.everyone.has(member)) return;
+    this.everyone.add(member);
+    this.byTransport[member.transport]++;
+  }
+
+  has(member: Member): boolean {
+    return this.everyone.has(member);
+  }
+
+  /** Removes the member from every room and from `everyone`. */
+  remove(member: Member): void {
+    for (const room of [...member.rooms]) this.leave(member, room);
+    if (this.everyone.delete(member)) this.byTransport[member.transport]--;
+  }
+
+  /** True if the member was not in the room yet. */
+  join(member: Member, room: string): boolean {
+    let members = this.byRoom.get(room);
+    if (members === undefined) {
+      members = new Set();
+      this.byRoom.set(room, members);
+      this.onFirstJoin(room);
+    }
+    if (members.has(member)) return false;
+    members.add(member);
+    member.rooms.add(room);
+    return true;
+  }
+
+  /** True if the member was in the room. */
+  leave(member: Member, room: string): boolean {
+    const members = this.byRoom.get(room);
+    if (members === undefined || !members.delete(member)) return false;
+    member.rooms.delete(room);
+    if (members.size === 0) {
+      this.byRoom.delete(room);
+      this.onLastLeave(room);
+    }
+    return true;
+  }
+
+  of(room: string): Set<Member> | undefined {
+    return this.byRoom.get(room);
+  }
+
+  roomNames(): IterableIterator<string> {
+    return this.byRoom.keys();
+  }
+}
