@@ -34,6 +34,13 @@ export interface PdvAppOptions {
   drainTimeoutMs?: number;
   /** How often each screen's session is read again (a logged-out screen is closed). */
   sessionCheckMs?: number;
+  /**
+   * The most any Postgres step of a request may take (connecting, a query, a transaction
+   * left idle), for the app's own queries and the session store alike: past it the request
+   * gets a 503, and the server stops the statement too.
+   * @default 1000
+   */
+  databaseTimeoutMs?: number;
 }
 
 export interface PdvApp {
@@ -59,8 +66,19 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const database = await openDatabase(config.databaseUrl, options.dataDir ?? '.data', logger);
-  const applied = await migrate(database.pool).catch(async (error: Error) => {
+  const databaseTimeoutMs = options.databaseTimeoutMs ?? 1000;
+  if (!Number.isInteger(databaseTimeoutMs) || databaseTimeoutMs < 100) {
+    throw new TypeError(
+      `databaseTimeoutMs must be a whole number of milliseconds, at least 100, got ${databaseTimeoutMs}`,
+    );
+  }
+  const database = await openDatabase(
+    config.databaseUrl,
+    options.dataDir ?? '.data',
+    logger,
+    databaseTimeoutMs,
+  );
+  const applied = await migrate(database.connectionString).catch(async (error: Error) => {
     await database.close();
     throw new Error(`postgres: could not prepare the database: ${error.message}`);
   });
@@ -73,6 +91,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     connectionString: database.connectionString,
     ...(config.sessionSecret ? { secret: config.sessionSecret.split(',') } : {}),
     secure: config.cookieSecure,
+    timeoutMs: databaseTimeoutMs,
     registry,
     logger,
   });
@@ -163,7 +182,10 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   app.use('/api', subscriptionRoutes(database.pool, cache, instanceId));
   app.use(
     '/api',
-    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event })),
+    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event }), {
+      timeoutMs: databaseTimeoutMs,
+      canEndSessions: database.mode === 'postgres',
+    }),
   );
   app.use('/api', (_req, _res, next) => next(new HttpError(404, 'not_found', 'no such route')));
   app.use(pageRoutes());
@@ -254,13 +276,26 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-// Connection refused/reset/timeouts from pg: the database is away, not a bug.
+// Connection refused/reset/timeouts from pg, and the server's own timeouts (57014: the
+// statement_timeout, 25P03: idle_in_transaction_session_timeout): the database is away or
+// too slow, not a bug.
+const UNAVAILABLE_CODES = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  '57014',
+  '25P03',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+];
+
 function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001'].includes(
-      e?.code ?? '',
-    ) || /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
+    UNAVAILABLE_CODES.includes(e?.code ?? '') ||
+    /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
   );
 }
 

@@ -25,6 +25,8 @@ export interface StartOptions {
   loginAttempts?: number;
   sessionCheckMs?: number;
   maxConnectionsPerIp?: number;
+  /** How long a Postgres call (app and sessions) may take; shorter in tests of slow databases. */
+  databaseTimeoutMs?: number;
 }
 
 // Instances of one test must share it, or a session made on one is not valid on another.
@@ -47,6 +49,9 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
     prefix: options.prefix ?? 'pdv-test:',
     ...(options.loginAttempts !== undefined ? { loginAttempts: options.loginAttempts } : {}),
     ...(options.sessionCheckMs !== undefined ? { sessionCheckMs: options.sessionCheckMs } : {}),
+    ...(options.databaseTimeoutMs !== undefined
+      ? { databaseTimeoutMs: options.databaseTimeoutMs }
+      : {}),
   });
   const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
   return {
