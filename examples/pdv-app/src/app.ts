@@ -263,6 +263,15 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(status).json({ error: 'invalid_request', message: (error as Error).message });
       return;
     }
+    // Text Postgres cannot store (a NUL character): the schemas refuse it first; this is in
+    // case a field ever slips past them.
+    if (['22021', '22P05'].includes((error as { code?: string })?.code ?? '')) {
+      res.status(400).json({
+        error: 'invalid_request',
+        message: 'text must not contain the NUL character (U+0000) or invalid characters',
+      });
+      return;
+    }
     const unavailable = isDatabaseUnavailable(error);
     if (!unavailable) logger.error(`request failed: ${(error as Error)?.stack ?? error}`);
     res

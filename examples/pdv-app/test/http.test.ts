@@ -211,6 +211,43 @@ describe('menu and orders', () => {
     expect((await sol.get('/api/orders')).body.orders.length).toBe(before);
   });
 
+  it('answers a NUL character in any text field with 400, logs no error, and creates nothing', async () => {
+    const sol = await loggedIn('ana@sol.demo');
+    const [mine] = await menuIds(sol);
+    const before = (await sol.get('/api/orders')).body.orders.length;
+    const items = [{ menuItemId: mine, qty: 1 }];
+    const orders: Array<[unknown, RegExp]> = [
+      [{ table: '1', items, note: 'no\u0000onions' }, /note: .*NUL/],
+      [{ table: '1\u0000', items }, /table: .*NUL/],
+    ];
+    for (const [body, message] of orders) {
+      const response = await sol.post('/api/orders').send(body as object);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body).toMatchObject({ error: 'invalid_request' });
+      expect(response.body.message).toMatch(message);
+    }
+    const logins: Array<[unknown, RegExp]> = [
+      [{ email: 'ana@sol.demo\u0000', password: PASSWORD }, /email/],
+      [{ email: 'ana@sol.demo', password: `${PASSWORD}\u0000` }, /password: .*NUL/],
+    ];
+    for (const [body, message] of logins) {
+      const response = await request(pdv.url)
+        .post('/api/login')
+        .send(body as object);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.message).toMatch(message);
+    }
+    // (HTTP itself keeps NUL out of headers; the key is checked all the same.)
+    const key = await sol
+      .post('/api/orders')
+      .set('Idempotency-Key', 'not a key')
+      .send({ table: '1', items });
+    expect(key.status).toBe(400);
+    expect(key.body.message).toMatch(/Idempotency-Key/);
+    expect((await sol.get('/api/orders')).body.orders.length).toBe(before);
+    expect(pdv.logs.filter((line) => line.startsWith('error'))).toEqual([]);
+  });
+
   it('answers a body over 16 KB with 413', async () => {
     const sol = await loggedIn('ana@sol.demo');
     const response = await sol.post('/api/orders').send({ table: '1', note: 'x'.repeat(20_000) });

@@ -5,11 +5,11 @@ import { z } from 'zod';
 import { HttpError } from '../http-error.js';
 import { decoyHash, verifyPassword } from '../passwords.js';
 import { currentUser, requireUser, type SessionUser } from '../session-user.js';
-import { parseBody } from '../validate.js';
+import { parseBody, text } from '../validate.js';
 
 const Credentials = z.object({
-  email: z.string().trim().toLowerCase().email().max(200),
-  password: z.string().min(1).max(200),
+  email: text().trim().toLowerCase().email().max(200),
+  password: text().min(1).max(200),
 });
 
 interface UserRow {

@@ -6,10 +6,10 @@ import { HttpError, notFound } from '../http-error.js';
 import { type Order, type OrderStatus, Orders, STATUSES } from '../orders.js';
 import type { OrderEventType } from '../realtime.js';
 import { requireUser, userOf } from '../session-user.js';
-import { parseBody } from '../validate.js';
+import { parseBody, text } from '../validate.js';
 
 const NewOrderBody = z.object({
-  table: z.string().trim().min(1).max(20),
+  table: text().trim().min(1).max(20),
   items: z
     .array(
       z.object({
@@ -19,7 +19,7 @@ const NewOrderBody = z.object({
     )
     .min(1)
     .max(50),
-  note: z.string().trim().max(200).optional(),
+  note: text().trim().max(200).optional(),
 });
 
 const StatusBody = z.object({ status: z.enum(STATUSES) });
