@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { type Cache, createCache } from '@bancada/cache';
 import { rateLimit } from '@bancada/limits';
 import type { Hub, PgBridge } from '@bancada/realtime';
-import { createSession, type SessionMiddleware } from '@bancada/session';
+import { createSession, type SessionMiddleware, sameOriginOnly } from '@bancada/session';
 import express, { type ErrorRequestHandler } from 'express';
 import { Redis } from 'ioredis';
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
@@ -175,6 +175,9 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     isDraining: () => draining,
   };
   app.use(healthRoutes(healthSources)); // before sessions: probes must not touch the store
+  // A POST, PATCH or DELETE from a page of another site is refused before anything reads it
+  // (CSRF): this site's own pages, and clients that are not browsers, pass.
+  app.use(sameOriginOnly());
   app.use(sessions);
   app.use(express.json({ limit: '16kb' }));
   app.get('/events', hub.sse()); // rooms: ?room=restaurant:<id>, authorized from the session
