@@ -250,6 +250,8 @@ describe('secrets and cookie defaults', () => {
     [{ sameSite: 'none' as const }, /secure/],
     [{ secret: [''] }, /secret/],
     [{ timeoutMs: 1 }, /timeoutMs/],
+    [{ maxSessionsPerUser: 0 }, /maxSessionsPerUser/],
+    [{ userId: 'id' as never }, /userId/],
   ])('rejects %o with a clear TypeError', (options, message) => {
     const attempt = () =>
       createSession({
