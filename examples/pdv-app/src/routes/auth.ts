@@ -86,19 +86,23 @@ export function authRoutes(pool: pg.Pool, guards: LoginGuards, secureCookies: bo
     const { email, password } = parseBody(Credentials, req);
     const account = accountKey(email);
     await refuseIfLimited(req, account); // before any queue or query
-    const found = await pool.query<UserRow>(
-      `SELECT u.id, u.email, u.name, u.password_hash, u.restaurant_id, r.name AS restaurant_name
-       FROM users u JOIN restaurants r ON r.id = u.restaurant_id WHERE u.email = $1`,
-      [email],
-    );
-    const row = found.rows[0];
-    const ok = await guards.hashes.run(async () => {
+    // In the queue before the query too: a burst that is turned away costs no database work.
+    const { row, ok } = await guards.hashes.run(async () => {
       // Again: attempts let in while this one waited may have used the allowance. Checks
       // count nothing, so this bounds the attempts in flight to the hashes running.
       await refuseIfLimited(req, account);
       await guards.perAccount.record(account);
+      const found = await pool.query<UserRow>(
+        `SELECT u.id, u.email, u.name, u.password_hash, u.restaurant_id, r.name AS restaurant_name
+         FROM users u JOIN restaurants r ON r.id = u.restaurant_id WHERE u.email = $1`,
+        [email],
+      );
+      const row = found.rows[0];
       // An unknown email costs the same scrypt as a wrong password: no way to probe for accounts.
-      return verifyPassword(password, row?.password_hash ?? (await decoyHash()));
+      return {
+        row,
+        ok: await verifyPassword(password, row?.password_hash ?? (await decoyHash())),
+      };
     });
     if (!row || !ok) {
       await guards.failures.record(ipKey(req.ip ?? '', 56));
