@@ -47,8 +47,9 @@ export interface PdvAppOptions {
    */
   maxConcurrentHashes?: number;
   /**
-   * Logins waiting for a hash; past these, a login gets a 503 with Retry-After at once.
-   * @default 32
+   * Logins waiting for a hash; past these, a login gets a 503 with Retry-After at once. The
+   * last one waits about (maxQueuedHashes / maxConcurrentHashes + 1) hashes' time.
+   * @default 8 per hash slot
    */
   maxQueuedHashes?: number;
   /**
@@ -102,9 +103,15 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
       Math.min(4, availableParallelism()),
       1,
     ),
-    queued: wholeNumber('maxQueuedHashes', options.maxQueuedHashes, 32, 0),
+    queued: 0,
     sessions: wholeNumber('sessionsPerUser', options.sessionsPerUser, 10, 1),
   };
+  loginLimits.queued = wholeNumber(
+    'maxQueuedHashes',
+    options.maxQueuedHashes,
+    8 * loginLimits.hashes,
+    0,
+  );
   const database = await openDatabase(
     config.databaseUrl,
     options.dataDir ?? '.data',
