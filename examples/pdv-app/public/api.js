@@ -13,8 +13,12 @@ export class ApiError extends Error {
  * body (undefined for 204); rejects with an ApiError. A 401 sends the browser to the login
  * page, except for the login call itself, whose 401 means a wrong password.
  */
-export async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+export async function api(method, path, body, headers = {}) {
+  const init = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', ...headers },
+  };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);

@@ -33,6 +33,7 @@ const toastBox = byTestId('toast');
 const menu = new Map(); // id → { id, name, category, priceCents }
 const ticket = new Map(); // menuItemId → qty, in the order the dishes were tapped
 const delivering = new Set(); // order ids whose "Delivered" is on its way
+let attempt; // { body, key } of the last ticket sent, until the server took it
 
 function showTicketMessage(text, kind) {
   ticketMessage.textContent = text;
@@ -167,9 +168,14 @@ form.addEventListener('submit', async (event) => {
     items: [...ticket].map(([menuItemId, qty]) => ({ menuItemId, qty })),
   };
   if (note) body.note = note;
+  // Sending the same ticket again after a failure reuses its key: if the first attempt was
+  // saved after all, the server returns that order instead of taking it twice.
+  const sent = JSON.stringify(body);
+  if (attempt?.body !== sent) attempt = { body: sent, key: randomKey() };
   sendButton.disabled = true; // one tap, one order
   try {
-    const order = await api('POST', '/api/orders', body);
+    const order = await api('POST', '/api/orders', body, { 'idempotency-key': attempt.key });
+    attempt = undefined;
     orders.put(order);
     ticket.clear();
     form.reset();
@@ -184,6 +190,12 @@ form.addEventListener('submit', async (event) => {
     sendButton.disabled = false;
   }
 });
+
+/** 128 random bits in hex (crypto.randomUUID() exists only on HTTPS pages and localhost). */
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 // --- open orders ----------------------------------------------------------------------------
 

@@ -1,20 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { type Cache, createCache } from '@bancada/cache';
-import { rateLimit } from '@bancada/limits';
+import { attemptLimit } from '@bancada/limits';
 import type { Hub, PgBridge } from '@bancada/realtime';
-import { createSession, type SessionMiddleware } from '@bancada/session';
+import { createSession, type SessionMiddleware, sameOriginOnly } from '@bancada/session';
 import express, { type ErrorRequestHandler } from 'express';
 import { Redis } from 'ioredis';
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './database.js';
 import { HttpError } from './http-error.js';
 import type { Logger } from './logger.js';
 import { migrate } from './migrations.js';
+import { PasswordGate } from './password-gate.js';
 import { createRealtime } from './realtime.js';
-import { authRoutes } from './routes/auth.js';
+import { authRoutes, type LoginGuards } from './routes/auth.js';
 import { type Health, healthRoutes, readHealth } from './routes/health.js';
 import { orderRoutes } from './routes/orders.js';
 import { pageRoutes } from './routes/pages.js';
@@ -28,12 +30,44 @@ export interface PdvAppOptions {
   dataDir?: string;
   /** Before every Redis key and channel; instances of one app share it. */
   prefix?: string;
-  /** Failed logins allowed per client IP in 15 minutes. */
+  /**
+   * Failed logins allowed per client IP in 15 minutes (successful ones never count).
+   * @default 10
+   */
   loginAttempts?: number;
+  /**
+   * Logins allowed per account in 15 minutes, successful and failed alike: a script logging
+   * in again and again, or guessing one account's password from many addresses, stops here.
+   * @default 20
+   */
+  accountLoginAttempts?: number;
+  /**
+   * Password hashes (scrypt: 32 MiB, tens of ms of a core each) at once on this instance.
+   * @default the number of cores, at most 4 (libuv's thread pool)
+   */
+  maxConcurrentHashes?: number;
+  /**
+   * Logins waiting for a hash; past these, a login gets a 503 with Retry-After at once. The
+   * last one waits about (maxQueuedHashes / maxConcurrentHashes + 1) hashes' time.
+   * @default 8 per hash slot
+   */
+  maxQueuedHashes?: number;
+  /**
+   * Sessions a user may hold; a login past it ends the user's oldest.
+   * @default 10
+   */
+  sessionsPerUser?: number;
   /** How long `close()` waits for in-flight requests before cutting them. */
   drainTimeoutMs?: number;
   /** How often each screen's session is read again (a logged-out screen is closed). */
   sessionCheckMs?: number;
+  /**
+   * The most any Postgres step of a request may take (connecting, a query, a transaction
+   * left idle), for the app's own queries and the session store alike: past it the request
+   * gets a 503, and the server stops the statement too.
+   * @default 1000
+   */
+  databaseTimeoutMs?: number;
 }
 
 export interface PdvApp {
@@ -59,8 +93,32 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const database = await openDatabase(config.databaseUrl, options.dataDir ?? '.data', logger);
-  const applied = await migrate(database.pool).catch(async (error: Error) => {
+  const databaseTimeoutMs = wholeNumber('databaseTimeoutMs', options.databaseTimeoutMs, 1000, 100);
+  const loginLimits = {
+    perIp: wholeNumber('loginAttempts', options.loginAttempts, 10, 1),
+    perAccount: wholeNumber('accountLoginAttempts', options.accountLoginAttempts, 20, 1),
+    hashes: wholeNumber(
+      'maxConcurrentHashes',
+      options.maxConcurrentHashes,
+      Math.min(4, availableParallelism()),
+      1,
+    ),
+    queued: 0,
+    sessions: wholeNumber('sessionsPerUser', options.sessionsPerUser, 10, 1),
+  };
+  loginLimits.queued = wholeNumber(
+    'maxQueuedHashes',
+    options.maxQueuedHashes,
+    8 * loginLimits.hashes,
+    0,
+  );
+  const database = await openDatabase(
+    config.databaseUrl,
+    options.dataDir ?? '.data',
+    logger,
+    databaseTimeoutMs,
+  );
+  const applied = await migrate(database.connectionString).catch(async (error: Error) => {
     await database.close();
     throw new Error(`postgres: could not prepare the database: ${error.message}`);
   });
@@ -73,6 +131,8 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     connectionString: database.connectionString,
     ...(config.sessionSecret ? { secret: config.sessionSecret.split(',') } : {}),
     secure: config.cookieSecure,
+    timeoutMs: databaseTimeoutMs,
+    maxSessionsPerUser: loginLimits.sessions,
     registry,
     logger,
   });
@@ -92,16 +152,30 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
     : undefined;
   rateLimitRedis?.on('error', () => {}); // while Redis is away the limiter counts per instance
-  const loginLimit = rateLimit({
-    windowMs: 15 * 60_000,
-    limit: options.loginAttempts ?? 10,
-    skipSuccessfulRequests: true, // count failures only: a busy restaurant logs in often
-    redis: rateLimitRedis ?? false,
-    prefix: `${prefix}rl:login:`,
-    name: 'login',
-    registry,
-    logger,
-  });
+  const loginGuards: LoginGuards = {
+    // Checked before a login and counted after a failed one only: a busy restaurant logs in
+    // often, and valid logins in flight at once must not count as failures.
+    failures: attemptLimit({
+      windowMs: 15 * 60_000,
+      limit: loginLimits.perIp,
+      redis: rateLimitRedis ?? false,
+      prefix: `${prefix}rl:login:`,
+      name: 'login',
+      registry,
+      logger,
+    }),
+    perAccount: attemptLimit({
+      windowMs: 15 * 60_000,
+      limit: loginLimits.perAccount,
+      redis: rateLimitRedis ?? false,
+      prefix: `${prefix}rl:login-account:`,
+      name: 'login-account',
+      registry,
+      logger,
+    }),
+    hashes: new PasswordGate(loginLimits.hashes, loginLimits.queued),
+  };
+  passwordGateMetrics(loginGuards.hashes, registry);
   logger.info(
     `login rate limit: ${config.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,
   );
@@ -156,14 +230,20 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     isDraining: () => draining,
   };
   app.use(healthRoutes(healthSources)); // before sessions: probes must not touch the store
+  // A POST, PATCH or DELETE from a page of another site is refused before anything reads it
+  // (CSRF): this site's own pages, and clients that are not browsers, pass.
+  app.use(sameOriginOnly());
   app.use(sessions);
   app.use(express.json({ limit: '16kb' }));
   app.get('/events', hub.sse()); // rooms: ?room=restaurant:<id>, authorized from the session
-  app.use('/api', authRoutes(database.pool, loginLimit, config.cookieSecure));
+  app.use('/api', authRoutes(database.pool, loginGuards, config.cookieSecure));
   app.use('/api', subscriptionRoutes(database.pool, cache, instanceId));
   app.use(
     '/api',
-    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event })),
+    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event }), {
+      timeoutMs: databaseTimeoutMs,
+      canEndSessions: database.mode === 'postgres',
+    }),
   );
   app.use('/api', (_req, _res, next) => next(new HttpError(404, 'not_found', 'no such route')));
   app.use(pageRoutes());
@@ -190,6 +270,8 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
       bridge?.close(),
       cache.close(),
       realtime.limiter.close(),
+      loginGuards.failures.close(),
+      loginGuards.perAccount.close(),
       rateLimitRedis?.quit(),
     ]);
     await sessions.close();
@@ -220,6 +302,39 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   };
 }
 
+/** An option that must be a whole number of at least `min`: its value, or `fallback`. */
+function wholeNumber(name: string, value: number | undefined, fallback: number, min: number) {
+  const resolved = value ?? fallback;
+  if (!Number.isInteger(resolved) || resolved < min) {
+    throw new TypeError(`${name} must be a whole number of at least ${min}, got ${resolved}`);
+  }
+  return resolved;
+}
+
+/** `pdv_password_hashes{state}` and `pdv_password_hash_refusals_total`, read when scraped. */
+function passwordGateMetrics(gate: PasswordGate, registry: Registry): void {
+  new Gauge({
+    name: 'pdv_password_hashes',
+    help: 'Password hashes running, and logins waiting for one, on this instance.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { running, queued } = gate.stats();
+      this.set({ state: 'running' }, running);
+      this.set({ state: 'queued' }, queued);
+    },
+  });
+  new Counter({
+    name: 'pdv_password_hash_refusals_total',
+    help: 'Logins answered 503 because the password hash queue was full.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(gate.refused);
+    },
+  });
+}
+
 /** `pdv-<pid>-<random>`: unique enough to tell instances apart in logs and /health. */
 export function defaultInstanceId(): string {
   return `pdv-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -241,6 +356,15 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(status).json({ error: 'invalid_request', message: (error as Error).message });
       return;
     }
+    // Text Postgres cannot store (a NUL character): the schemas refuse it first; this is in
+    // case a field ever slips past them.
+    if (['22021', '22P05'].includes((error as { code?: string })?.code ?? '')) {
+      res.status(400).json({
+        error: 'invalid_request',
+        message: 'text must not contain the NUL character (U+0000) or invalid characters',
+      });
+      return;
+    }
     const unavailable = isDatabaseUnavailable(error);
     if (!unavailable) logger.error(`request failed: ${(error as Error)?.stack ?? error}`);
     res
@@ -254,13 +378,26 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-// Connection refused/reset/timeouts from pg: the database is away, not a bug.
+// Connection refused/reset/timeouts from pg, and the server's own timeouts (57014: the
+// statement_timeout, 25P03: idle_in_transaction_session_timeout): the database is away or
+// too slow, not a bug.
+const UNAVAILABLE_CODES = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  '57014',
+  '25P03',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+];
+
 function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '08006', '08001'].includes(
-      e?.code ?? '',
-    ) || /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
+    UNAVAILABLE_CODES.includes(e?.code ?? '') ||
+    /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
   );
 }
 

@@ -14,12 +14,14 @@ export interface Database {
 
 /**
  * The app's Postgres: `DATABASE_URL` when set, else an embedded one (PGlite) in `dataDir`,
- * reached through the same `pg` driver and SQL.
+ * reached through the same `pg` driver and SQL. `timeoutMs` bounds every step of a request's
+ * database work: a connection, a query, a transaction left idle.
  */
 export async function openDatabase(
   url: string | undefined,
   dataDir: string,
   logger: Logger,
+  timeoutMs: number,
 ): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
   if (url === undefined) embedded = await startEmbeddedPostgres(dataDir);
@@ -27,9 +29,14 @@ export async function openDatabase(
   const pool = new pg.Pool({
     connectionString,
     max: 10,
-    connectionTimeoutMillis: 2_000,
+    connectionTimeoutMillis: timeoutMs,
     // A query that hangs (Postgres frozen) fails the request instead of holding it for ever.
-    query_timeout: 5_000,
+    query_timeout: timeoutMs,
+    // The same bounds on the server: a query the app gave up on stops there too, instead of
+    // finishing later (an INSERT behind a lock), and a transaction the app stopped talking
+    // to is rolled back rather than left open holding its locks.
+    statement_timeout: timeoutMs,
+    idle_in_transaction_session_timeout: timeoutMs,
   });
   let lastLog = 0;
   pool.on('error', (error) => {

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 /**
  * The schema, in order. A migration never changes once released; add a new one instead.
@@ -71,14 +71,34 @@ export const MIGRATIONS: Array<{ id: string; sql: string }> = [
       CREATE TRIGGER orders_ticket_updates AFTER INSERT OR UPDATE ON orders
         FOR EACH ROW EXECUTE FUNCTION notify_ticket_update();`,
   },
+  {
+    // The key a cashier's retry carries (or one the app makes up), so that an order whose
+    // COMMIT went unanswered can be looked up, and a retry returns it instead of doubling it.
+    id: '004_order_idempotency_key',
+    sql: `
+      ALTER TABLE orders ADD COLUMN idempotency_key text;
+      CREATE UNIQUE INDEX orders_idempotency_key ON orders (restaurant_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;`,
+  },
 ];
 
 // Any fixed number: instances starting together wait for each other instead of racing.
 const MIGRATION_LOCK = 720_401;
 
-/** Applies what is missing, each migration in its own transaction. Returns the ids applied. */
-export async function migrate(pool: pg.Pool): Promise<string[]> {
-  const client = await pool.connect();
+/**
+ * Applies what is missing, each migration in its own transaction, on a connection of its
+ * own: the request pool's timeouts are far too short for a migration, or for waiting on
+ * another instance's. Returns the ids applied.
+ */
+export async function migrate(connectionString: string): Promise<string[]> {
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: 10_000,
+    // Bounded all the same: a start that hangs on a stuck database never turns healthy.
+    query_timeout: 120_000,
+    statement_timeout: 120_000,
+  });
+  await client.connect();
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -102,7 +122,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-    client.release();
+    await client.end().catch(() => {});
   }
   return applied;
 }

@@ -19,7 +19,7 @@ describe('on embedded defaults', () => {
   it('says what it detected at start', () => {
     expect(pdv.logs).toEqual(
       expect.arrayContaining([
-        'info database: embedded postgres at memory:// (single instance only); 3 migration(s) applied',
+        'info database: embedded postgres at memory:// (single instance only); 4 migration(s) applied',
         'info session: embedded postgres at memory:// (single instance only)',
         'info cache: memory (single instance only)',
         'info realtime: local (single instance only)',

@@ -136,6 +136,46 @@ describe('login, me, logout', () => {
   });
 });
 
+describe('requests from another site (CSRF)', () => {
+  const EVIL = 'https://evil.example';
+
+  it('refuses an order posted from another site with 403, and creates nothing', async () => {
+    const sol = await loggedIn('ana@sol.demo');
+    const [item] = await menuIds(sol);
+    const before = (await sol.get('/api/orders')).body.orders.length;
+    const order = { table: '1', items: [{ menuItemId: item, qty: 1 }], note: 'csrf' };
+    const refused = await sol.post('/api/orders').set('Origin', EVIL).send(order);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ error: 'cross-origin-refused' });
+    // A browser that sends no Origin still says where the request came from.
+    await sol.post('/api/orders').set('Sec-Fetch-Site', 'cross-site').send(order).expect(403);
+    expect((await sol.get('/api/orders')).body.orders.length).toBe(before);
+    // The app's own pages, and clients that are not browsers, go on as before.
+    await sol.post('/api/orders').set('Origin', pdv.url).send(order).expect(201);
+    await sol.post('/api/orders').set('Sec-Fetch-Site', 'same-origin').send(order).expect(201);
+    await sol.post('/api/orders').send(order).expect(201);
+  });
+
+  it('does not log out on a text/plain POST from another site', async () => {
+    const sol = await loggedIn('ana@sol.demo');
+    const refused = await sol
+      .post('/api/logout')
+      .set('Origin', EVIL)
+      .set('Content-Type', 'text/plain')
+      .send('x');
+    expect(refused.status).toBe(403);
+    await sol.get('/api/me').expect(200);
+  });
+
+  it('refuses a login posted from another site', async () => {
+    await request(pdv.url)
+      .post('/api/login')
+      .set('Origin', EVIL)
+      .send({ email: 'ana@sol.demo', password: PASSWORD })
+      .expect(403);
+  });
+});
+
 describe('menu and orders', () => {
   it('shows each restaurant its own menu only', async () => {
     const sol = await loggedIn('ana@sol.demo');
@@ -209,6 +249,43 @@ describe('menu and orders', () => {
       expect(response.body.message).toMatch(message);
     }
     expect((await sol.get('/api/orders')).body.orders.length).toBe(before);
+  });
+
+  it('answers a NUL character in any text field with 400, logs no error, and creates nothing', async () => {
+    const sol = await loggedIn('ana@sol.demo');
+    const [mine] = await menuIds(sol);
+    const before = (await sol.get('/api/orders')).body.orders.length;
+    const items = [{ menuItemId: mine, qty: 1 }];
+    const orders: Array<[unknown, RegExp]> = [
+      [{ table: '1', items, note: 'no\u0000onions' }, /note: .*NUL/],
+      [{ table: '1\u0000', items }, /table: .*NUL/],
+    ];
+    for (const [body, message] of orders) {
+      const response = await sol.post('/api/orders').send(body as object);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body).toMatchObject({ error: 'invalid_request' });
+      expect(response.body.message).toMatch(message);
+    }
+    const logins: Array<[unknown, RegExp]> = [
+      [{ email: 'ana@sol.demo\u0000', password: PASSWORD }, /email/],
+      [{ email: 'ana@sol.demo', password: `${PASSWORD}\u0000` }, /password: .*NUL/],
+    ];
+    for (const [body, message] of logins) {
+      const response = await request(pdv.url)
+        .post('/api/login')
+        .send(body as object);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.message).toMatch(message);
+    }
+    // (HTTP itself keeps NUL out of headers; the key is checked all the same.)
+    const key = await sol
+      .post('/api/orders')
+      .set('Idempotency-Key', 'not a key')
+      .send({ table: '1', items });
+    expect(key.status).toBe(400);
+    expect(key.body.message).toMatch(/Idempotency-Key/);
+    expect((await sol.get('/api/orders')).body.orders.length).toBe(before);
+    expect(pdv.logs.filter((line) => line.startsWith('error'))).toEqual([]);
   });
 
   it('answers a body over 16 KB with 413', async () => {

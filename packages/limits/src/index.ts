@@ -1,3 +1,9 @@
+export {
+  type AttemptLimit,
+  type AttemptLimitOptions,
+  type AttemptVerdict,
+  attemptLimit,
+} from './attempt-limit.js';
 export { clientIp, ipKey, type TrustProxy } from './client-ip.js';
 export {
   ConnectionLimiter,

@@ -4,16 +4,16 @@ import {
   type Options,
   type RateLimitRequestHandler,
 } from 'express-rate-limit';
-import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { RedisStore } from 'rate-limit-redis';
 import { LimitsOptionError } from './errors.js';
-import { FallbackStore, RateLimitUnavailableError } from './fallback-store.js';
+import { type FallbackStore, RateLimitUnavailableError } from './fallback-store.js';
 import { sendRejection } from './http.js';
 import { limitsMetrics } from './metrics.js';
 import { checkOnRedisError, type OnRedisError } from './options.js';
-import { openRedis } from './redis-connection.js';
+import { type RedisSource, resolveRedisSource, sharedStore } from './shared-store.js';
 import type { Logger, Rejection } from './types.js';
+
+export { closeRateLimits } from './shared-store.js';
 
 /** Options of `rateLimit()`: express-rate-limit's, plus where to share the counts. */
 export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
@@ -22,7 +22,7 @@ export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
    * `false`: count per instance, in memory.
    * @default process.env.REDIS_URL, else per instance
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource;
   /**
    * Redis key prefix; give each limiter its own.
    * @default 'bancada:rl:'
@@ -74,35 +74,12 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
   } = options;
   const onRedisError = whenRedisFails(given, passOnStoreError);
   // A store of the caller's: it is theirs to share; no connection of ours.
-  const source =
-    ownStore !== undefined || redis === false
-      ? undefined
-      : (redis ?? (process.env.REDIS_URL || undefined));
-  if (typeof source === 'string' && !/^rediss?:\/\//.test(source)) {
-    throw new LimitsOptionError(`redis URL must start with redis:// or rediss://, got "${source}"`);
-  }
+  const source = ownStore !== undefined ? undefined : resolveRedisSource(redis);
   const log = logger === false ? silent : (logger ?? console);
-  let store: FallbackStore | undefined;
-  if (source !== undefined) {
-    const client = sharedConnection(source);
-    const redisStore = new RedisStore({
-      prefix: prefix ?? 'bancada:rl:',
-      sendCommand: (command: string, ...args: string[]) =>
-        client.call(command, ...args) as Promise<never>,
-    });
-    store = new FallbackStore(
-      redisStore,
-      onRedisError,
-      (degraded, why) => {
-        if (!degraded) log.info(`limits: redis is back; rate limit "${name}" shared again`);
-        else
-          log.warn(
-            `limits: redis unavailable (${why}); rate limit "${name}" ${FALLBACK[onRedisError]} until it is back (degraded)`,
-          );
-      },
-      () => client.status === 'ready',
-    );
-  }
+  const store: FallbackStore | undefined =
+    source === undefined
+      ? undefined
+      : sharedStore(source, prefix ?? 'bancada:rl:', name, onRedisError, log);
   const metrics = registry
     ? limitsMetrics(registry, name, () => ({ degraded: store?.degraded ?? false }))
     : undefined;
@@ -157,35 +134,6 @@ function whenRedisFails(given: unknown, passOnStoreError: boolean | undefined): 
 
 /** What a rate limit that fails closed answers while Redis is away. */
 const UNAVAILABLE: Rejection = { status: 503, reason: 'unavailable', retryAfter: 1 };
-
-const FALLBACK: Record<OnRedisError, string> = {
-  local: 'counts per instance',
-  open: 'lets every request through',
-  closed: 'answers 503',
-};
-
-// Every rateLimit() on the same URL shares one connection (an app often has several).
-const connections = new Map<string, Redis>();
-
-function sharedConnection(source: string | Redis | RedisOptions): Redis {
-  if (typeof source !== 'string') return openRedis(source, { queueWhileConnecting: true }).client;
-  let client = connections.get(source);
-  if (client === undefined) {
-    client = openRedis(source, { queueWhileConnecting: true }).client;
-    connections.set(source, client);
-  }
-  return client;
-}
-
-/**
- * Closes the Redis connections that `rateLimit()` opened from URLs, so the process can exit
- * after a graceful shutdown. A client you passed in is yours to close.
- */
-export async function closeRateLimits(): Promise<void> {
-  const open = [...connections.values()];
-  connections.clear();
-  await Promise.all(open.map((client) => client.quit().catch(() => client.disconnect())));
-}
 
 function sendTooMany(res: ServerResponse, retryAfter: number): void {
   const text = JSON.stringify({

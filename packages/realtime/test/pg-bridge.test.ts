@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { PgBridgeOptions } from '../src/pg-bridge/options.js';
 import { createPgBridge, type PgBridge } from '../src/pg-bridge/pg-bridge.js';
+import { listenerClientConfig } from '../src/pg-bridge/pg-listener.js';
 import {
   afterThisTest,
   joinedClient,
@@ -426,6 +427,17 @@ describe('createPgBridge', () => {
       { id: 3, restaurant_id: 'b', status: 'new' },
     ]);
     expect(pool.totalCount).toBe(0);
+  });
+
+  it('gives the server the bound it gives up a LISTEN session at, unless told otherwise', () => {
+    expect(listenerClientConfig({ connectionString: 'postgres://x/y' }, 15_000)).toMatchObject({
+      statement_timeout: 5000,
+      idle_in_transaction_session_timeout: 5000,
+    });
+    expect(listenerClientConfig({ statement_timeout: 60_000 }, 200)).toMatchObject({
+      statement_timeout: 60_000,
+      idle_in_transaction_session_timeout: 1000,
+    });
   });
 
   it('refuses options that cannot work with a TypeError', () => {

@@ -231,6 +231,38 @@ describe('createPersistenceWorker', () => {
     expect(logger.lines.some((line) => line.includes('postgres is back'))).toBe(true);
   });
 
+  it('leaves no INSERT it gave up on waiting on the server: Postgres stops it at the same timeout', async () => {
+    const { stream, group, table } = names('locked');
+    const worker = startWorker({
+      stream,
+      group,
+      table,
+      batchSize: 10,
+      backoffMs: [20, 100],
+      statementTimeoutMs: 300,
+    });
+    await addEvents(redis, stream, 0, 10);
+    await waitFor('10 rows', async () => (await rowCount(sql, table)) === 10, LONG);
+    const locker = await sql.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${table} IN SHARE ROW EXCLUSIVE MODE`);
+      await addEvents(redis, stream, 10, 10);
+      await waitFor('five writes given up', () => worker.stats().writeErrors >= 5, LONG);
+      const waiting = await sql.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'bancada-worker'
+           AND wait_event_type = 'Lock'`,
+      );
+      // The attempt in progress, at most: none of the ones given up is still queued there.
+      expect(Number(waiting.rows[0]!.n)).toBeLessThanOrEqual(1);
+    } finally {
+      await locker.query('COMMIT').catch(() => {});
+      locker.release();
+    }
+    await waitFor('20 rows', async () => (await rowCount(sql, table)) === 20, LONG);
+  });
+
   it('abandons its batch on close while Postgres is away, acknowledging none of it', async () => {
     const { stream, group, table } = names('abandon');
     const proxy = await faultProxy(db.url);

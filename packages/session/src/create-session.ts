@@ -13,12 +13,23 @@ import { quietTouch } from './quiet-touch.js';
 import { ensureTableBeforeUse } from './session-table.js';
 import { type StoreHealth, watchStore } from './store-metrics.js';
 import { sendUnavailable } from './unavailable.js';
+import { endOlderSessions } from './user-sessions.js';
 
 type Next = (error?: unknown) => void;
 type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
 
-/** Where the middleware's cookie settings live on a request, for `logout()`. */
+/** Where the middleware's settings live on a request, for `login()` and `logout()`. */
 export const SESSION_SETTINGS = Symbol.for('bancada.session.settings');
+
+/** What `login()` and `logout()` need of the middleware that ran on a request. */
+export interface SessionSettings {
+  name: string;
+  cookie: object;
+  /** Who a user is, for the sessions-per-user limit; undefined: no limit for them. */
+  userKey(user: unknown): string | undefined;
+  /** Ends the user's sessions beyond the limit, keeping `sid`; never rejects (it logs). */
+  endOlderSessions(userKey: string, sid: string): Promise<void>;
+}
 
 /** What `createSession()` returns: express-session middleware, plus its lifecycle. */
 export interface SessionMiddleware extends Handler {
@@ -61,6 +72,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
   // Requests readSession has answered: the first answer may reuse what the middleware loaded.
   const readBefore = new WeakSet<IncomingMessage>();
   let ownedPool: Pool | undefined;
+  let storePool: Pool | undefined;
   let embedded: EmbeddedPostgres | undefined;
   let warnedTrustProxy = false;
   let lastErrorLog = 0;
@@ -91,6 +103,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
       ownedPool = openPool(url, o.timeoutMs, o.logger);
       pool = ownedPool;
     }
+    storePool = pool;
     store = new PgStore({
       pool,
       tableName: o.tableName,
@@ -123,6 +136,23 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     (error) => logError('could not start the session store', error),
   );
 
+  const settings: SessionSettings = {
+    name: o.cookieName,
+    cookie,
+    userKey(user) {
+      if (o.maxSessionsPerUser === false) return undefined;
+      const id = o.userId(user);
+      return id === undefined ? undefined : String(id);
+    },
+    async endOlderSessions(userKey, sid) {
+      if (o.maxSessionsPerUser === false || storePool === undefined) return;
+      // The login stands if this fails: the next one of the user ends them.
+      await endOlderSessions(storePool, o.tableName, userKey, sid, o.maxSessionsPerUser).catch(
+        (error) => logError('could not end older sessions of a user', error),
+      );
+    },
+  };
+
   const middleware = ((req, res, next) => {
     if (inner === undefined) {
       ready.then(
@@ -131,7 +161,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
       );
       return;
     }
-    (req as unknown as Record<symbol, unknown>)[SESSION_SETTINGS] = { name: o.cookieName, cookie };
+    (req as unknown as Record<symbol, unknown>)[SESSION_SETTINGS] = settings;
     if (o.secure && !warnedTrustProxy) {
       warnedTrustProxy = true;
       const app = (req as { app?: { get(name: string): unknown } }).app;

@@ -4,4 +4,10 @@ export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgre
 export { SessionOptionError } from './errors.js';
 export { login, logout } from './login.js';
 export type { SessionOptions } from './options.js';
+export {
+  CROSS_ORIGIN_REFUSED,
+  type OriginPolicy,
+  type SameOriginOptions,
+  sameOriginOnly,
+} from './same-origin.js';
 export type { Logger } from './types.js';

@@ -64,6 +64,18 @@ export interface SessionOptions {
    * @default 1000
    */
   timeoutMs?: number;
+  /**
+   * Sessions one user may hold: `login()` ends the user's oldest (least recently active)
+   * sessions beyond this. `false`: no limit.
+   * @default 10
+   */
+  maxSessionsPerUser?: number | false;
+  /**
+   * Who the user given to `login()` is, for `maxSessionsPerUser`; `undefined` for a user it
+   * cannot tell (never limited).
+   * @default the user's `id`, when it is a string or a number
+   */
+  userId?: (user: unknown) => string | number | undefined;
   /** A prom-client registry for `bancada_session_*` metrics. */
   registry?: Registry;
   /** @default console; false silences it */
@@ -113,6 +125,8 @@ export function resolveSessionOptions(options: SessionOptions = {}, env = proces
     sameSite: options.sameSite ?? 'lax',
     secure: options.secure ?? production,
     timeoutMs: options.timeoutMs ?? 1000,
+    maxSessionsPerUser: options.maxSessionsPerUser ?? 10,
+    userId: options.userId ?? idOf,
     registry: options.registry,
     logger,
     production,
@@ -152,7 +166,23 @@ export function resolveSessionOptions(options: SessionOptions = {}, env = proces
   if (!(Number.isFinite(o.timeoutMs) && o.timeoutMs >= 100)) {
     throw new SessionOptionError(`timeoutMs must be at least 100, got ${o.timeoutMs}`);
   }
+  if (
+    o.maxSessionsPerUser !== false &&
+    !(Number.isInteger(o.maxSessionsPerUser) && o.maxSessionsPerUser >= 1)
+  ) {
+    throw new SessionOptionError(
+      `maxSessionsPerUser must be a whole number of at least 1, or false, got ${o.maxSessionsPerUser}`,
+    );
+  }
+  if (typeof o.userId !== 'function') {
+    throw new SessionOptionError('userId must be a function (user) => string | number | undefined');
+  }
   return o;
+}
+
+function idOf(user: unknown): string | number | undefined {
+  const id = (user as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
 }
 
 export type ResolvedSessionOptions = ReturnType<typeof resolveSessionOptions>;

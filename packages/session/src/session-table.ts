@@ -1,5 +1,6 @@
 import type { Store } from 'express-session';
 import type { Pool } from 'pg';
+import { USER_KEY } from './user-sessions.js';
 
 /**
  * Creates the session table when missing, with index and constraint names derived from the
@@ -20,6 +21,10 @@ async function createTable(pool: Pool, table: string): Promise<void> {
        )`,
     );
     await pool.query(`CREATE INDEX IF NOT EXISTS "IDX_${table}_expire" ON ${quoted} ("expire")`);
+    // A user's sessions, for maxSessionsPerUser (also added to a table made before it).
+    await pool.query(
+      `CREATE INDEX IF NOT EXISTS "IDX_${table}_user" ON ${quoted} ((sess->>'${USER_KEY}'))`,
+    );
   } catch (error) {
     // 23505 / 42P07: another instance created it between our check and our create.
     const code = (error as { code?: string }).code;

@@ -191,6 +191,24 @@ describe.each(backends)('sessions on %s', (_name, backend) => {
     expect(await count()).toBe(0);
   });
 
+  it('keeps the newest sessions of a user: a login past maxSessionsPerUser ends the oldest', async () => {
+    const { app } = instance({
+      tableName: 'capped_sessions',
+      maxSessionsPerUser: 2,
+      userId: (user) => (user as { name: string }).name,
+    });
+    const cookies: string[] = [];
+    for (let i = 0; i < 4; i++) cookies.push(await loggedIn(app, 'ana'));
+    cookies.push(await loggedIn(app, 'bob'));
+    const users = [];
+    for (const cookie of cookies) {
+      users.push((await request(app).get('/me').set('Cookie', cookie)).body.user);
+    }
+    expect(users).toEqual([null, null, { name: 'ana' }, { name: 'ana' }, { name: 'bob' }]);
+    const rows = await sql.query<{ n: string }>('SELECT count(*) AS n FROM capped_sessions');
+    expect(Number(rows.rows[0]!.n)).toBe(3);
+  });
+
   it('keeps two session tables apart in one database', async () => {
     const one = instance({ tableName: 'pdv_sessions' });
     const two = instance({ tableName: 'admin_sessions' });

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, faultProxy, recordingLogger } from '@bancada/testkit';
+import { createDatabase, faultProxy, recordingLogger, waitFor } from '@bancada/testkit';
+import pg from 'pg';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -84,6 +85,51 @@ describe('when Postgres goes away', () => {
     await expect(authenticate(upgrade)).rejects.toThrow();
     proxy.restore();
     expect(await authenticate(upgrade)).toEqual({ name: 'hal' });
+  });
+});
+
+describe('when Postgres is slow', () => {
+  it('stops a store write on the server when it gives up on it: a login that failed leaves no session behind', async () => {
+    const db = await createDatabase('session_slow');
+    cleanups.push(() => db.drop());
+    const sessions = track(
+      createSession({
+        connectionString: db.url,
+        secret: 'slow-secret-slow-secret-slow-000',
+        logger: false,
+        timeoutMs: 300,
+      }),
+    );
+    const app = appWith(sessions);
+    await request(app).post('/login').send({ name: 'ivo' }).expect(200);
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    cleanups.push(() => sql.end());
+    const count = async () =>
+      Number((await sql.query<{ n: string }>('SELECT count(*) AS n FROM session')).rows[0]!.n);
+    const waitingOnLock = async () =>
+      Number(
+        (
+          await sql.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rows[0]!.n,
+      );
+    expect(await count()).toBe(1);
+
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    cleanups.push(() => locker.end());
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE session IN SHARE ROW EXCLUSIVE MODE'); // reads go on
+    const failed = await request(app).post('/login').send({ name: 'jon' });
+    expect(failed.status).not.toBe(200);
+    // Still locked: the server must have stopped the write itself, not left it waiting.
+    await waitFor('no store write waiting on the lock', async () => (await waitingOnLock()) === 0);
+    await locker.query('COMMIT');
+    await request(app).post('/login').send({ name: 'kim' }).expect(200);
+    expect(await count()).toBe(2); // ivo and kim; jon's failed login was never saved
   });
 });
 
@@ -204,6 +250,8 @@ describe('secrets and cookie defaults', () => {
     [{ sameSite: 'none' as const }, /secure/],
     [{ secret: [''] }, /secret/],
     [{ timeoutMs: 1 }, /timeoutMs/],
+    [{ maxSessionsPerUser: 0 }, /maxSessionsPerUser/],
+    [{ userId: 'id' as never }, /userId/],
   ])('rejects %o with a clear TypeError', (options, message) => {
     const attempt = () =>
       createSession({

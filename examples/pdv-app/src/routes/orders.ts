@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -5,10 +6,10 @@ import { HttpError, notFound } from '../http-error.js';
 import { type Order, type OrderStatus, Orders, STATUSES } from '../orders.js';
 import type { OrderEventType } from '../realtime.js';
 import { requireUser, userOf } from '../session-user.js';
-import { parseBody } from '../validate.js';
+import { parseBody, text } from '../validate.js';
 
 const NewOrderBody = z.object({
-  table: z.string().trim().min(1).max(20),
+  table: text().trim().min(1).max(20),
   items: z
     .array(
       z.object({
@@ -18,7 +19,7 @@ const NewOrderBody = z.object({
     )
     .min(1)
     .max(50),
-  note: z.string().trim().max(200).optional(),
+  note: text().trim().max(200).optional(),
 });
 
 const StatusBody = z.object({ status: z.enum(STATUSES) });
@@ -41,13 +42,30 @@ function statusFilter(raw: unknown): OrderStatus[] {
   return valid;
 }
 
+/**
+ * The request's `Idempotency-Key`, or a new one: every order gets one, so that an order whose
+ * COMMIT went unanswered can be looked up by it.
+ */
+function idempotencyKey(raw: string | undefined): string {
+  if (raw === undefined) return randomUUID();
+  if (!/^[\x21-\x7e]{1,100}$/.test(raw)) {
+    throw new HttpError(
+      400,
+      'invalid_request',
+      'Idempotency-Key must be 1 to 100 visible ASCII characters (a UUID, for instance)',
+    );
+  }
+  return raw;
+}
+
 /** /api/menu and /api/orders, always scoped to the restaurant of the session. */
 export function orderRoutes(
   pool: pg.Pool,
   publish: (type: OrderEventType, order: Order) => void,
   onOrderChange: (type: OrderEventType) => void,
+  database: { timeoutMs: number; canEndSessions: boolean },
 ): Router {
-  const orders = new Orders(pool);
+  const orders = new Orders(pool, database.timeoutMs, database.canEndSessions);
   const router = Router();
   router.get('/menu', requireUser, async (req, res) => {
     const result = await pool.query(
@@ -70,11 +88,18 @@ export function orderRoutes(
 
   router.post('/orders', requireUser, async (req, res) => {
     const body = parseBody(NewOrderBody, req);
+    const key = idempotencyKey(req.get('Idempotency-Key'));
     const user = userOf(req);
-    const order = await orders.create(user.restaurantId, user.id, body);
+    const { order, replayed } = await orders.create(user.restaurantId, user.id, body, key);
+    // Also for a replay: its first request may have ended before it could publish. Screens
+    // merge an order they already have.
     publish('order-created', order);
-    onOrderChange('order-created');
-    res.status(201).location(`/api/orders/${order.id}`).json(order);
+    if (!replayed) onOrderChange('order-created');
+    res
+      .status(replayed ? 200 : 201)
+      .location(`/api/orders/${order.id}`)
+      .set(replayed ? { 'Idempotent-Replayed': 'true' } : {})
+      .json(order);
   });
 
   router.patch('/orders/:id', requireUser, async (req, res) => {

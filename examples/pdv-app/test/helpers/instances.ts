@@ -25,6 +25,12 @@ export interface StartOptions {
   loginAttempts?: number;
   sessionCheckMs?: number;
   maxConnectionsPerIp?: number;
+  /** How long a Postgres call (app and sessions) may take; shorter in tests of slow databases. */
+  databaseTimeoutMs?: number;
+  accountLoginAttempts?: number;
+  maxConcurrentHashes?: number;
+  maxQueuedHashes?: number;
+  sessionsPerUser?: number;
 }
 
 // Instances of one test must share it, or a session made on one is not valid on another.
@@ -47,6 +53,17 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
     prefix: options.prefix ?? 'pdv-test:',
     ...(options.loginAttempts !== undefined ? { loginAttempts: options.loginAttempts } : {}),
     ...(options.sessionCheckMs !== undefined ? { sessionCheckMs: options.sessionCheckMs } : {}),
+    // Test files log in as the two demo users dozens of times, and keep sessions from their
+    // start: the production bounds are tested with their own values (login-limits.test.ts).
+    accountLoginAttempts: 10_000,
+    sessionsPerUser: 10_000,
+    ...pick(options, [
+      'databaseTimeoutMs',
+      'accountLoginAttempts',
+      'maxConcurrentHashes',
+      'maxQueuedHashes',
+      'sessionsPerUser',
+    ]),
   });
   const url = (await pdv.listen(0, '127.0.0.1')).replace('localhost', '127.0.0.1');
   return {
@@ -57,6 +74,13 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
     logs: logger.lines,
     close: () => pdv.close(),
   };
+}
+
+/** The options among `keys` that are set (the app's options take no `undefined`). */
+function pick<T extends object, K extends keyof T>(options: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(
+    keys.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]),
+  ) as Partial<Pick<T, K>>;
 }
 
 /**

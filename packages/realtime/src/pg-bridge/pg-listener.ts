@@ -79,7 +79,7 @@ export class PgListener {
 
   /** Connects, LISTENs and waits until the session is lost or stopped; says why it ended. */
   private async session(): Promise<{ reason: string; listened: boolean }> {
-    const client = new pg.Client(this.o.config);
+    const client = new pg.Client(listenerClientConfig(this.o.config, this.o.healthCheckMs));
     let end: (reason: string) => void = () => {};
     const ended = new Promise<string>((resolve) => {
       end = resolve;
@@ -120,7 +120,7 @@ export class PgListener {
   }
 
   private checkHealth(client: pg.Client, end: (reason: string) => void): NodeJS.Timeout {
-    const timeoutMs = Math.min(5000, Math.max(1000, this.o.healthCheckMs));
+    const timeoutMs = healthCheckTimeoutMs(this.o.healthCheckMs);
     let checking = false;
     const timer = setInterval(() => {
       if (checking) return;
@@ -150,6 +150,28 @@ export class PgListener {
       this.interrupt = done;
     });
   }
+}
+
+/** How long a health check may take before the session is given up: 1 to 5 s. */
+function healthCheckTimeoutMs(healthCheckMs: number): number {
+  return Math.min(5000, Math.max(1000, healthCheckMs));
+}
+
+/**
+ * The LISTEN session's settings: the caller's, with the server given the bound the bridge
+ * gives up at, so a statement of a session it left (it is never reused) stops there too.
+ * Settings of the caller's own win.
+ */
+export function listenerClientConfig(
+  config: pg.ClientConfig,
+  healthCheckMs: number,
+): pg.ClientConfig {
+  const timeoutMs = healthCheckTimeoutMs(healthCheckMs);
+  return {
+    statement_timeout: timeoutMs,
+    idle_in_transaction_session_timeout: timeoutMs,
+    ...config,
+  };
 }
 
 /** LISTEN takes an identifier: quoted, so the name is exactly pg_notify()'s first argument. */

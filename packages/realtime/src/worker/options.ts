@@ -85,7 +85,9 @@ export interface PersistenceWorkerOptions {
   backoffMs?: [min: number, max: number];
   /**
    * An INSERT that has not answered in this long is given up (its connection dropped) and
-   * retried, so a Postgres that hangs cannot stall the worker forever.
+   * retried, so a Postgres that hangs cannot stall the worker forever. The worker's own
+   * connections give the server the same bound (`statement_timeout`), so the INSERT stops
+   * there too; a `pool` of yours keeps its own settings.
    * @default 30_000
    */
   statementTimeoutMs?: number;

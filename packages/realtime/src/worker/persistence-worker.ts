@@ -139,6 +139,10 @@ class StreamPersister implements PersistenceWorker {
         idleTimeoutMillis: 30_000,
         keepAlive: true,
         application_name: 'bancada-worker',
+        // An INSERT given up on is stopped by the server too, not left queued behind a lock
+        // holding a connection slot (and it never lands late either: each retry's does).
+        statement_timeout: o.statementTimeoutMs,
+        idle_in_transaction_session_timeout: o.statementTimeoutMs,
       });
     // An idle connection that breaks is reported on the pool: without a listener, that
     // would crash the process. The loop's next write finds out and retries by itself.
