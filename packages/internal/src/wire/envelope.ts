@@ -65,16 +65,8 @@ export function isGapMark(envelope: Envelope): boolean {
  * unusable: a bad message from outside is dropped and counted, never thrown.
  */
 export function decodeEnvelope(text: string, room: string | undefined): Envelope | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return 'not a JSON object';
-  }
-  const v = value as Record<string, unknown>;
+  const v = parseJsonObject(text);
+  if (typeof v === 'string') return v;
   if (typeof v.eventType !== 'string' || v.eventType.length === 0) return 'no eventType';
   let target = room;
   if (target === undefined) {
@@ -95,6 +87,20 @@ export function decodeEnvelope(text: string, room: string | undefined): Envelope
     seq: Number.isSafeInteger(v.seq) && (v.seq as number) > 0 ? (v.seq as number) : undefined,
     origin: typeof v.origin === 'string' ? v.origin : undefined,
   };
+}
+
+/** The JSON object `text` holds, or why it holds none ('not JSON', 'not a JSON object'). */
+export function parseJsonObject(text: string): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'not a JSON object';
+  }
+  return value as Record<string, unknown>;
 }
 
 /** The frame a client receives: `{ "type": "event", ...envelope }`, without seq and origin. */

@@ -11,6 +11,7 @@ export {
   isGapMark,
   POSITIONED_CLOSE,
   POSITIONED_OPEN,
+  parseJsonObject,
   positionedLine,
   sseEventMessage,
   sseMessage,
