@@ -1,13 +1,6 @@
 import { connectionLimit, messageQuota } from '@bancada/limits';
-import {
-  type BridgedEvent,
-  createHub,
-  createPgBridge,
-  type Hub,
-  HubClosedError,
-  type PgBridge,
-  restaurantRoom,
-} from '@bancada/realtime';
+import { type BridgedEvent, createPgBridge, type PgBridge } from '@bancada/pg-bridge';
+import { createHub, type Hub, HubClosedError, restaurantRoom } from '@bancada/realtime';
 import { type SessionMiddleware, sessionAuthenticator } from '@bancada/session';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';

@@ -6,8 +6,16 @@ export {
   type Rejection,
   type RejectionReason,
 } from './connection-gate.js';
+export {
+  type Leadership,
+  type LeadershipEvents,
+  RedisLease,
+  type RedisLeaseOptions,
+  SoleLeadership,
+} from './lease.js';
 export { type Logger, resolveLogger, silentLogger } from './logger.js';
 export {
+  checkRedisSource,
   closeOwnConnection,
   describeRedisError,
   isRedisClient,

@@ -4,15 +4,6 @@ export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
 export type { HubOptions } from './options.js';
-export type {
-  BridgedEvent,
-  BridgeTarget,
-  ChannelMapper,
-  ChannelSpec,
-  PgBridgeOptions,
-} from './pg-bridge/options.js';
-export { createPgBridge, type PgBridge } from './pg-bridge/pg-bridge.js';
-export type { PgBridgeStats } from './pg-bridge/stats.js';
 export { restaurantRoom, restaurantRooms } from './policy.js';
 export type { HistoryOptions } from './sync/history.js';
 export type {

@@ -1,4 +1,4 @@
-import { resolveLogger as resolveShared } from '@bancada/internal';
+import { checkRedisSource as checkShared, resolveLogger as resolveShared } from '@bancada/internal';
 import { RealtimeOptionError } from './errors.js';
 import type { Logger } from './types.js';
 
@@ -9,19 +9,7 @@ export function resolveLogger(logger: Logger | false | undefined): Logger {
 
 /** Throws unless `redis` (when given) is a redis:// URL, an ioredis client or its options. */
 export function checkRedisSource(redis: unknown, { orFalse }: { orFalse: boolean }): void {
-  if (redis === undefined) return;
-  if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
-    throw new RealtimeOptionError(
-      orFalse
-        ? 'redis must be a redis:// URL, an ioredis client, ioredis options or false'
-        : 'redis must be a redis:// URL, an ioredis client or options',
-    );
-  }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw new RealtimeOptionError(
-      `redis URL must start with redis:// or rediss://, got "${redis}"`,
-    );
-  }
+  checkShared(redis, { orFalse }, (message) => new RealtimeOptionError(message));
 }
 
 /** Throws unless each named option is a whole number of at least 1. */

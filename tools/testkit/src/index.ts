@@ -7,6 +7,20 @@ export {
 export { createDatabase, postgresUrl, type TestDatabase } from './database.js';
 export { type FaultProxy, faultProxy } from './fault-proxy.js';
 export { freePort } from './free-port.js';
+export {
+  afterThisTest,
+  connectClient,
+  headerAuthenticate,
+  joinedClient,
+  openSse,
+  type RunningHub,
+  type ServableHub,
+  type SseStream,
+  serveHub,
+  type TestClient,
+  type TestUser,
+  upgradeRefusal,
+} from './hub-fixtures.js';
 export { cleanupPrefix, keyPrefix } from './key-prefix.js';
 export { installPacked, type PackedPackage, usePackedPackage } from './packed-package.js';
 export { type PrivateRedis, startRedis } from './private-redis.js';

@@ -1,5 +1,6 @@
 import type { Cache } from '@bancada/cache';
-import type { Hub, PgBridge } from '@bancada/realtime';
+import type { PgBridge } from '@bancada/pg-bridge';
+import type { Hub } from '@bancada/realtime';
 import type { SessionMiddleware } from '@bancada/session';
 import { Router } from 'express';
 import type { Registry } from 'prom-client';

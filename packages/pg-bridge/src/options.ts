@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { checkRedisSource, type Logger, resolveLogger } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
-import type { HubEvent, Logger } from '../types.js';
-import { checkRedisSource, resolveLogger } from '../validate.js';
+import { PgBridgeOptionError } from './errors.js';
+
+/** An event as the hub takes it (`hub.publish(room, event)` of @bancada/realtime). */
+export interface HubEvent {
+  eventType: string;
+  payload?: unknown;
+  traceId?: string;
+  id?: string;
+}
 
 /** Where a mapped notification goes: `hub.publish(room, event)`. */
 export interface BridgedEvent {
@@ -121,21 +128,21 @@ const PAYLOAD_MODES = ['auto', 'json', 'text'] as const;
 /** Postgres truncates identifiers to 63 bytes: a longer name would LISTEN on another channel. */
 const MAX_CHANNEL_BYTES = 63;
 
-/** Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what cannot work. */
+/** Merges defaults (after dropping undefined) and throws a PgBridgeOptionError for what cannot work. */
 export function resolvePgBridgeOptions(
   options: PgBridgeOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedPgBridgeOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new RealtimeOptionError(
+    throw new PgBridgeOptionError(
       'createPgBridge() needs an options object with `hub`, `channels` and a database',
     );
   }
   const hub = options.hub;
   if (typeof hub !== 'object' || hub === null || typeof hub.publish !== 'function') {
-    throw new RealtimeOptionError('hub must be the hub of createHub() (something with publish())');
+    throw new PgBridgeOptionError('hub must be the hub of createHub() (something with publish())');
   }
-  const logger = resolveLogger(options.logger);
+  const logger = resolveLogger(options.logger, invalid);
   const resolved: ResolvedPgBridgeOptions = {
     hub,
     channels: resolveChannels(options.channels),
@@ -156,14 +163,14 @@ export function resolvePgBridgeOptions(
 
 function resolveChannels(channels: PgBridgeOptions['channels']): Map<string, ResolvedChannel> {
   if (typeof channels !== 'object' || channels === null || Array.isArray(channels)) {
-    throw new RealtimeOptionError(
+    throw new PgBridgeOptionError(
       'channels must be an object: { <channel>: (payload) => ({ room, event }) }',
     );
   }
   const resolved = new Map<string, ResolvedChannel>();
   for (const [name, spec] of Object.entries(channels)) {
     if (name.length === 0 || name.includes('\0') || Buffer.byteLength(name) > MAX_CHANNEL_BYTES) {
-      throw new RealtimeOptionError(
+      throw new PgBridgeOptionError(
         `channel names must be 1 to ${MAX_CHANNEL_BYTES} bytes without NUL, got ${JSON.stringify(name)}`,
       );
     }
@@ -172,20 +179,20 @@ function resolveChannels(channels: PgBridgeOptions['channels']): Map<string, Res
       continue;
     }
     if (typeof spec !== 'object' || spec === null || typeof spec.map !== 'function') {
-      throw new RealtimeOptionError(
+      throw new PgBridgeOptionError(
         `channel "${name}" must have a mapper: a function, or { payload?, map: function }`,
       );
     }
     const payload = spec.payload ?? 'auto';
     if (!PAYLOAD_MODES.includes(payload)) {
-      throw new RealtimeOptionError(
+      throw new PgBridgeOptionError(
         `channel "${name}" payload must be one of ${PAYLOAD_MODES.join(', ')}, got "${String(payload)}"`,
       );
     }
     resolved.set(name, { name, payload, map: spec.map });
   }
   if (resolved.size === 0) {
-    throw new RealtimeOptionError('channels must name at least one channel to LISTEN on');
+    throw new PgBridgeOptionError('channels must name at least one channel to LISTEN on');
   }
   return resolved;
 }
@@ -193,12 +200,12 @@ function resolveChannels(channels: PgBridgeOptions['channels']): Map<string, Res
 function resolveClient(options: PgBridgeOptions, env: NodeJS.ProcessEnv): pg.ClientConfig {
   const { connectionString, client } = options;
   if (connectionString !== undefined && client !== undefined) {
-    throw new RealtimeOptionError('give connectionString or client, not both');
+    throw new PgBridgeOptionError('give connectionString or client, not both');
   }
   let config: pg.ClientConfig;
   if (client !== undefined) {
     if (typeof client !== 'object' || client === null) {
-      throw new RealtimeOptionError('client must be pg Client settings or a pg.Pool');
+      throw new PgBridgeOptionError('client must be pg Client settings or a pg.Pool');
     }
     // A Pool is only a template: its settings, never one of its connections.
     const pool = client as Partial<pg.Pool>;
@@ -209,19 +216,19 @@ function resolveClient(options: PgBridgeOptions, env: NodeJS.ProcessEnv): pg.Cli
   } else {
     const url = connectionString ?? (env.DATABASE_URL || undefined);
     if (url === undefined) {
-      throw new RealtimeOptionError(
+      throw new PgBridgeOptionError(
         'createPgBridge() needs a database: connectionString, client, or DATABASE_URL',
       );
     }
     if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
-      throw new RealtimeOptionError(
+      throw new PgBridgeOptionError(
         `connectionString must start with postgres:// or postgresql://, got "${String(url).slice(0, 40)}"`,
       );
     }
     config = { connectionString: url };
   }
   return {
-    application_name: 'bancada-realtime-pg-bridge', // to be found in pg_stat_activity
+    application_name: 'bancada-pg-bridge', // to be found in pg_stat_activity
     connectionTimeoutMillis: 5000, // pg waits forever by default
     keepAlive: true,
     ...config,
@@ -229,20 +236,22 @@ function resolveClient(options: PgBridgeOptions, env: NodeJS.ProcessEnv): pg.Cli
 }
 
 function validate(o: ResolvedPgBridgeOptions): void {
-  checkRedisSource(o.redis, { orFalse: true });
+  checkRedisSource(o.redis, { orFalse: true }, invalid);
   // Renewed every third: below this a busy event loop would lose the lease all the time.
   if (!Number.isInteger(o.leaseMs) || o.leaseMs < 300) {
-    throw new RealtimeOptionError(
+    throw new PgBridgeOptionError(
       `leaseMs must be a whole number of at least 300, got ${o.leaseMs}`,
     );
   }
   if (!Number.isInteger(o.healthCheckMs) || o.healthCheckMs < 100) {
-    throw new RealtimeOptionError(
+    throw new PgBridgeOptionError(
       `healthCheckMs must be a whole number of at least 100, got ${o.healthCheckMs}`,
     );
   }
-  if (typeof o.prefix !== 'string') throw new RealtimeOptionError('prefix must be a string');
+  if (typeof o.prefix !== 'string') throw new PgBridgeOptionError('prefix must be a string');
   if (typeof o.instanceId !== 'string' || o.instanceId.length === 0) {
-    throw new RealtimeOptionError('instanceId must be a non-empty string');
+    throw new PgBridgeOptionError('instanceId must be a non-empty string');
   }
 }
+
+const invalid = (message: string) => new PgBridgeOptionError(message);

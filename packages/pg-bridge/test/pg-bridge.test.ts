@@ -9,9 +9,9 @@ import {
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { PgBridgeOptions } from '../src/pg-bridge/options.js';
-import { createPgBridge, type PgBridge } from '../src/pg-bridge/pg-bridge.js';
-import { listenerClientConfig } from '../src/pg-bridge/pg-listener.js';
+import type { PgBridgeOptions } from '../src/options.js';
+import { createPgBridge, type PgBridge } from '../src/pg-bridge.js';
+import { listenerClientConfig } from '../src/pg-listener.js';
 import {
   afterThisTest,
   joinedClient,

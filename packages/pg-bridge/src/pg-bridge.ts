@@ -1,7 +1,5 @@
-import { silentLogger, ThrottledLog } from '@bancada/internal';
+import { type Leadership, RedisLease, SoleLeadership, ThrottledLog } from '@bancada/internal';
 import type pg from 'pg';
-import { RealtimeArgumentError } from '../errors.js';
-import { type Leadership, RedisLease, SoleLeadership } from './leader-lease.js';
 import { mapNotification } from './mapping.js';
 import { registerBridgeMetrics } from './metrics.js';
 import {
@@ -22,7 +20,7 @@ export class PgBridge {
   readonly instanceId: string;
   private readonly leadership: Leadership;
   private readonly listener: PgListener;
-  private readonly logs = new ThrottledLog(silentLogger);
+  private readonly log: ThrottledLog;
   private readonly unregister: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {
@@ -36,6 +34,7 @@ export class PgBridge {
 
   constructor(private readonly o: ResolvedPgBridgeOptions) {
     this.instanceId = o.instanceId;
+    this.log = new ThrottledLog(o.logger);
     this.listener = new PgListener({
       config: o.client,
       channels: [...o.channels.keys()],
@@ -56,6 +55,7 @@ export class PgBridge {
             key: `${o.prefix}pg-bridge:leader`,
             id: o.instanceId,
             leaseMs: o.leaseMs,
+            label: 'pg-bridge:',
             logger: o.logger,
             events,
           });
@@ -116,26 +116,30 @@ export class PgBridge {
       this.o.hub.publish(mapped.room, mapped.event);
       this.counters.published++;
     } catch (error) {
-      if (error instanceof RealtimeArgumentError) {
-        this.malformed(message.channel, 'refused', `the hub refused the event: ${error.message}`);
+      // The hub's own refusal of a bad room or event (@bancada/realtime's RealtimeArgumentError).
+      if ((error as { code?: unknown })?.code === 'BANCADA_REALTIME_INVALID_ARGUMENT') {
+        this.malformed(
+          message.channel,
+          'refused',
+          `the hub refused the event: ${(error as Error).message}`,
+        );
         return;
       }
       this.counters.failed++;
-      if (this.logs.allow(`failed:${message.channel}`)) {
-        this.o.logger.error(
-          `realtime: pg bridge ${this.instanceId}: could not publish a notification of ` +
-            `${message.channel}: ${(error as Error)?.message} (counted in failed)`,
-        );
-      }
+      this.log.error(
+        `failed:${message.channel}`,
+        `pg-bridge: ${this.instanceId}: could not publish a notification of ` +
+          `${message.channel}: ${(error as Error)?.message} (counted in failed)`,
+      );
     }
   }
 
   private malformed(channel: string, topic: string, reason: string): void {
     this.counters.malformed++;
     // Rate-limited per channel and kind, not per reason: a reason can hold any text.
-    if (!this.logs.allow(`malformed:${channel}:${topic}`)) return;
-    this.o.logger.warn(
-      `realtime: pg bridge ${this.instanceId}: dropped a notification on ${channel}: ${reason} ` +
+    this.log.warn(
+      `malformed:${channel}:${topic}`,
+      `pg-bridge: ${this.instanceId}: dropped a notification on ${channel}: ${reason} ` +
         '(counted in malformed)',
     );
   }
@@ -165,9 +169,9 @@ export function createPgBridge(options: PgBridgeOptions): PgBridge {
   const channels = [...o.channels.keys()].join(', ');
   o.logger.info(
     o.redis === undefined
-      ? `realtime: pg bridge on ${channels}: single instance (no Redis for a leader lease: ` +
+      ? `pg-bridge: on ${channels}: single instance (no Redis for a leader lease: ` +
           'every instance with a bridge would publish each notification once more)'
-      : `realtime: pg bridge on ${channels}: leader lease ${o.prefix}pg-bridge:leader ` +
+      : `pg-bridge: on ${channels}: leader lease ${o.prefix}pg-bridge:leader ` +
           `(one listener among instances), this is ${o.instanceId}`,
   );
   return bridge;

@@ -1,26 +1,31 @@
 import { performance } from 'node:perf_hooks';
-import { silentLogger, ThrottledLog } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
-import type { Logger } from '../types.js';
-import { closeLeaseConnection, openLeaseConnection } from './redis-connection.js';
+import type { Redis } from 'ioredis';
+import type { Logger } from './logger.js';
+import {
+  closeOwnConnection,
+  describeRedisError,
+  openOwnConnection,
+  type RedisSource,
+} from './redis-connection.js';
+import { ThrottledLog } from './throttled-log.js';
 
-/** What a leadership tells the bridge. */
+/** What a leadership tells its owner. */
 export interface LeadershipEvents {
-  /** This instance is now the one that listens. */
+  /** This instance is now the one that acts. */
   gained(): void;
-  /** It no longer is: stop listening at once. */
+  /** It no longer is: stop at once. */
   lost(reason: string): void;
 }
 
-/** Who listens: a lease in Redis among instances, or this instance alone. */
+/** Who acts: the holder of a lease in Redis among instances, or this instance alone. */
 export interface Leadership {
   readonly mode: 'lease' | 'single';
-  /** The bridge that holds the lease, as last seen (this one's id when leader). */
+  /** The instance that holds the lease, as last seen (this one's id when leader). */
   readonly holder: string | undefined;
   /**
-   * True while this instance may publish: it is the leader and, by its own clock, its
-   * lease has not run out. Asked for every notification, so that a leader whose timers ran
-   * late (a stalled event loop) still never publishes after another may have taken over.
+   * True while this instance may act: it is the leader and, by its own clock, its lease has
+   * not run out. Ask before every act, so that a leader whose timers ran late (a stalled
+   * event loop) still never acts after another may have taken over.
    */
   holds(): boolean;
   start(): void;
@@ -28,11 +33,13 @@ export interface Leadership {
 }
 
 export interface RedisLeaseOptions {
-  source: string | Redis | RedisOptions;
+  source: RedisSource;
   key: string;
-  /** This bridge's id: the value of the key while it leads. */
+  /** This instance's id: the value of the key while it leads. */
   id: string;
   leaseMs: number;
+  /** Who holds the lease, in log lines: `<label> <id>: leader (lease <key>)`. */
+  label: string;
   logger: Logger;
   events: LeadershipEvents;
 }
@@ -66,7 +73,7 @@ export class RedisLease implements Leadership {
   private readonly redis: Redis;
   private readonly intervalMs: number;
   private readonly marginMs: number;
-  private readonly logs = new ThrottledLog(silentLogger);
+  private readonly log: ThrottledLog;
   private leader = false;
   /** performance.now() after which this instance no longer counts as leader. */
   private validUntil = 0;
@@ -81,8 +88,14 @@ export class RedisLease implements Leadership {
   constructor(private readonly o: RedisLeaseOptions) {
     this.intervalMs = Math.floor(o.leaseMs / 3);
     this.marginMs = Math.ceil(o.leaseMs / 10);
-    // A command that has not answered by the next tick is given up: never sent late.
-    this.redis = openLeaseConnection(o.source, this.intervalMs);
+    this.log = new ThrottledLog(o.logger);
+    // Besides failing fast while Redis is away, a command that has not answered by the next
+    // tick is given up: a lease command is never answered late (a late renewal would be
+    // worse than none).
+    this.redis = openOwnConnection(o.source, {
+      name: 'bancada-lease',
+      extra: { commandTimeout: this.intervalMs },
+    });
     this.redis.on('error', (error: Error) => this.logError(error));
     this.redis.on('ready', () => this.tickNow());
   }
@@ -118,7 +131,7 @@ export class RedisLease implements Leadership {
         .eval(RELEASE, 1, this.o.key, this.o.id)
         .catch((error: Error) => this.logError(error));
     }
-    await closeLeaseConnection(this.redis);
+    await closeOwnConnection(this.redis);
   }
 
   private tickNow(): void {
@@ -178,7 +191,7 @@ export class RedisLease implements Leadership {
     }
     if (holder !== null && holder !== this.lastHolder) {
       this.lastHolder = holder;
-      this.o.logger.info(`realtime: pg bridge ${this.o.id}: follower; ${holder} is the leader`);
+      this.o.logger.info(`${this.o.label} ${this.o.id}: follower; ${holder} is the leader`);
     }
     const ttl = await this.redis.pttl(this.o.key);
     // Try right when the key runs out, not up to a third of a lease later.
@@ -191,7 +204,7 @@ export class RedisLease implements Leadership {
     this.leader = true;
     this.lastHolder = this.o.id;
     this.keepUntil(sentAt + this.o.leaseMs - this.marginMs);
-    this.o.logger.info(`realtime: pg bridge ${this.o.id}: leader (lease ${this.o.key})`);
+    this.o.logger.info(`${this.o.label} ${this.o.id}: leader (lease ${this.o.key})`);
     this.o.events.gained();
   }
 
@@ -217,21 +230,20 @@ export class RedisLease implements Leadership {
     this.validUntil = 0;
     this.lastHolder = undefined;
     clearTimeout(this.expiryTimer);
-    this.o.logger.warn(
-      `realtime: pg bridge ${this.o.id}: lost the leader lease (${reason}); stopped listening`,
-    );
+    this.o.logger.warn(`${this.o.label} ${this.o.id}: lost the leader lease (${reason}); stopped`);
     this.o.events.lost(reason);
   }
 
   private logError(error: Error): void {
-    if (this.closed || !this.logs.allow(error.message)) return;
-    this.o.logger.error(`realtime: pg bridge lease: redis error: ${error.message}`);
+    if (this.closed) return;
+    const message = describeRedisError(error);
+    this.log.error(message, `${this.o.label} lease: redis error: ${message}`);
   }
 }
 
 /**
- * No Redis: this instance is the only listener. Correct for one instance; with several,
- * each would publish every notification (the bridge logs this plainly at start).
+ * No Redis: this instance is the only one. Correct for one instance; with several, each
+ * would act (its owner says so plainly at start).
  */
 export class SoleLeadership implements Leadership {
   readonly mode = 'single' as const;

@@ -1,5 +1,6 @@
+import { claimRegistry } from '@bancada/internal';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
+import { PgBridgeOptionError } from './errors.js';
 import type { PgBridgeStats } from './stats.js';
 
 const NAMES = [
@@ -16,11 +17,12 @@ const OUTCOMES = ['published', 'skipped', 'malformed', 'fenced', 'failed'] as co
  * the function that removes them again.
  */
 export function registerBridgeMetrics(registry: Registry, stats: () => PgBridgeStats): () => void {
-  if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
-    throw new RealtimeOptionError(
-      'a pg bridge already reports to this registry: give each bridge its own registry',
-    );
-  }
+  const release = claimRegistry(
+    registry,
+    'pg bridge',
+    undefined,
+    (m) => new PgBridgeOptionError(m),
+  );
   new Gauge({
     name: 'bancada_realtime_bridge_leader',
     help: '1 while this instance holds the leader lease of the Postgres bridge.',
@@ -59,5 +61,6 @@ export function registerBridgeMetrics(registry: Registry, stats: () => PgBridgeS
   });
   return () => {
     for (const name of NAMES) registry.removeSingleMetric(name);
+    release();
   };
 }

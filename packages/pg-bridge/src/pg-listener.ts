@@ -1,5 +1,5 @@
+import { atMost, type Logger, sleep, TimeoutError, within } from '@bancada/internal';
 import pg from 'pg';
-import type { Logger } from '../types.js';
 
 export interface PgListenerOptions {
   config: pg.ClientConfig;
@@ -67,7 +67,7 @@ export class PgListener {
       if (!this.inOutage) {
         this.inOutage = true;
         this.o.logger.warn(
-          `realtime: pg bridge ${this.o.id}: ${listened ? 'lost Postgres' : 'cannot LISTEN'} ` +
+          `pg-bridge: ${this.o.id}: ${listened ? 'lost Postgres' : 'cannot LISTEN'} ` +
             `(${reason}); reconnecting with backoff; notifications sent meanwhile are lost`,
         );
       }
@@ -105,7 +105,7 @@ export class PgListener {
       this.listening = true;
       this.connects++;
       this.o.logger.info(
-        `realtime: pg bridge ${this.o.id}: listening on ${this.o.channels.join(', ')}` +
+        `pg-bridge: ${this.o.id}: listening on ${this.o.channels.join(', ')}` +
           (this.inOutage ? ' again' : ''),
       );
       this.inOutage = false;
@@ -125,13 +125,13 @@ export class PgListener {
     const timer = setInterval(() => {
       if (checking) return;
       checking = true;
-      const late = setTimeout(() => end('health check timed out'), timeoutMs);
-      late.unref();
-      client
-        .query('SELECT 1')
-        .catch((error: Error) => end(`health check failed: ${error.message}`))
+      within(client.query('SELECT 1'), timeoutMs, 'health check timed out')
+        .catch((error: Error) =>
+          end(
+            error instanceof TimeoutError ? error.message : `health check failed: ${error.message}`,
+          ),
+        )
         .finally(() => {
-          clearTimeout(late);
           checking = false;
         });
     }, this.o.healthCheckMs);
@@ -140,15 +140,9 @@ export class PgListener {
   }
 
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.interrupt = done;
-    });
+    const woken = new AbortController();
+    this.interrupt = () => woken.abort();
+    return sleep(ms, woken.signal);
   }
 }
 
@@ -181,13 +175,7 @@ function quoteIdentifier(name: string): string {
 
 /** Ends a session politely if it answers within a second, else drops its socket. */
 async function closeClient(client: pg.Client): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const giveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 1000);
-    timer.unref();
-  });
-  await Promise.race([client.end().catch(() => {}), giveUp]);
-  clearTimeout(timer);
+  await atMost(client.end(), 1000);
   const internals = client as unknown as { connection?: { stream?: { destroy(): void } } };
   internals.connection?.stream?.destroy();
 }
