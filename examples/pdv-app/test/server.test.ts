@@ -41,9 +41,12 @@ describe('npm start (node dist/server.js)', () => {
   it('starts on embedded defaults, prints the URL and a demo login, refuses a second start on its port, and drains on SIGTERM', async () => {
     const first = start(0);
     try {
+      // The log lines are written asynchronously: they may come after the banner.
       await waitFor(
-        'the banner',
-        () => /PDV app: http:\/\/localhost:\d+/.test(first.output()),
+        'the banner and the start log',
+        () =>
+          /PDV app: http:\/\/localhost:\d+/.test(first.output()) &&
+          first.output().includes('realtime: local'),
         30_000,
       );
       const out = first.output();

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ThrottledLog } from '@bancada/internal';
 import connectPgSimple from 'connect-pg-simple';
 import session from 'express-session';
 import type { Pool } from 'pg';
@@ -75,7 +76,6 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
   let storePool: Pool | undefined;
   let embedded: EmbeddedPostgres | undefined;
   let warnedTrustProxy = false;
-  let lastErrorLog = 0;
   let closing: Promise<void> | undefined;
   let health: StoreHealth | undefined;
   const cookie = {
@@ -86,11 +86,10 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     path: '/',
   };
 
-  const logError = (what: string, error: unknown) => {
-    if (Date.now() - lastErrorLog < 10_000) return;
-    lastErrorLog = Date.now();
-    o.logger.error(`session: ${what}: ${(error as Error)?.message ?? error}`);
-  };
+  // An outage fails every request: one line per kind of failure per 10 s says it.
+  const log = new ThrottledLog(o.logger);
+  const logError = (what: string, error: unknown) =>
+    log.error(what, `session: ${what}: ${(error as Error)?.message ?? error}`);
 
   const ready = (async () => {
     let pool = o.pool;

@@ -1,3 +1,4 @@
+import { ThrottledLog } from '@bancada/internal';
 import pg from 'pg';
 import type { Logger } from './types.js';
 
@@ -25,11 +26,10 @@ export function openPool(
     idleTimeoutMillis: 30_000,
     allowExitOnIdle: true,
   });
-  let lastLog = 0;
+  // A dead server errors every idle connection at once: one line says it.
+  const log = new ThrottledLog(logger);
   pool.on('error', (error) => {
-    if (Date.now() - lastLog < 10_000) return;
-    lastLog = Date.now();
-    logger.error(`session: idle database connection failed: ${error.message}`);
+    log.error('idle', `session: idle database connection failed: ${error.message}`);
   });
   return pool;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolveLogger } from '@bancada/internal';
 import type { Pool } from 'pg';
 import type { Registry } from 'prom-client';
 import { SessionOptionError } from './errors.js';
@@ -82,13 +83,11 @@ export interface SessionOptions {
   logger?: Logger | false;
 }
 
-const silent: Logger = { info() {}, warn() {}, error() {} };
-
 export function resolveSessionOptions(options: SessionOptions = {}, env = process.env) {
   if (typeof options !== 'object' || options === null) {
     throw new SessionOptionError(`options must be an object, got ${typeof options}`);
   }
-  const logger = options.logger === false ? silent : (options.logger ?? console);
+  const logger = resolveLogger(options.logger, (message) => new SessionOptionError(message));
   const production = env.NODE_ENV === 'production';
   let secret = options.secret;
   if (secret === undefined || (Array.isArray(secret) && secret.length === 0)) {

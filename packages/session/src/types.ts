@@ -1,6 +1,2 @@
-/** Any logger with these three methods: console, pino, winston. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+// The logger is the kit's own, declared once for every package.
+export type { Logger } from '@bancada/internal';

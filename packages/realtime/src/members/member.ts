@@ -1,4 +1,3 @@
-import type { StreamId } from '@bancada/internal/wire';
 import type { Identity } from '../identity.js';
 import type { Outgoing } from './outgoing.js';
 import type { ReplayHolds } from './replay-holds.js';
@@ -14,17 +13,12 @@ export interface Member {
   readonly identity: Identity;
   /** Its replays of rooms' history and the live events held meanwhile (made on first use). */
   readonly holds: ReplayHolds;
-  /**
-   * Writes a live event, or keeps it while its room is being replayed; false when the
-   * client could not take it (closed, or closed as slow).
-   */
-  send(event: Outgoing): boolean;
-  /** Writes an event now, even if its room is being replayed (a replayed one). */
-  sendNow(event: Outgoing): boolean;
+  /** Its holds if it ever replayed: what room sync asks before it writes a live event. */
+  readonly replaying: ReplayHolds | undefined;
+  /** Writes an event now; false when the client could not take it (closed, or closed as slow). */
+  write(event: Outgoing): boolean;
   /** Tells the client that events of the room were lost: it should reload what it shows. */
   sendGap(room: string): void;
-  /** The replay of `room` is over: writes what waited and came after `after` (see ReplayHolds). */
-  endReplay(room: string, after: StreamId | undefined): void;
   /** Called every heartbeat: lets go of a client that stopped answering or reading. */
   heartbeat(): void;
   /** Closes the connection, saying why and when to come back; resolves once it is closed. */

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ReplyType, reply, type StreamId, sseMessage } from '@bancada/internal/wire';
+import { ReplyType, reply, sseMessage } from '@bancada/internal/wire';
 import type { Identity } from '../identity.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
@@ -39,14 +39,11 @@ export class SseMember implements Member {
     return this.replayHolds;
   }
 
-  send(event: Outgoing): boolean {
-    if (!this.open) return false;
-    const route = this.replayHolds?.route(event) ?? 'send';
-    if (route === 'kept') return true;
-    return route === 'send' && this.sendNow(event);
+  get replaying(): ReplayHolds | undefined {
+    return this.replayHolds;
   }
 
-  sendNow(event: Outgoing): boolean {
+  write(event: Outgoing): boolean {
     if (!this.open) return false;
     if (this.res.writableLength > this.host.maxBufferedBytes) this.judgeAfterThisTick();
     this.res.write(event.sseMessage);
@@ -55,10 +52,6 @@ export class SseMember implements Member {
 
   sendGap(room: string): void {
     if (this.open) this.res.write(sseMessage(ReplyType.gap, reply.gap(room)));
-  }
-
-  endReplay(room: string, after: StreamId | undefined): void {
-    for (const event of this.holds.end(room, after)) this.sendNow(event);
   }
 
   /**

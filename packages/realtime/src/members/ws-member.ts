@@ -5,7 +5,6 @@ import {
   type ProtocolError,
   parseRequest,
   reply,
-  type StreamId,
 } from '@bancada/internal/wire';
 import type { RawData, WebSocket } from 'ws';
 import type { Identity } from '../identity.js';
@@ -24,7 +23,7 @@ export interface WsMemberHost extends MemberHost {
   replay(member: Member, room: string, since: string): Promise<void>;
 }
 
-/** The parts of ws's WebSocket this file uses beyond the typed API (see `sendNow`). */
+/** The parts of ws's WebSocket this file uses beyond the typed API (see `write`). */
 interface WsInternals {
   _socket: Socket | null;
   _sender: { _bufferedBytes: number } | undefined;
@@ -79,11 +78,8 @@ export class WsMember implements Member {
     return this.replayHolds;
   }
 
-  send(event: Outgoing): boolean {
-    if (!this.open) return false;
-    const route = this.replayHolds?.route(event) ?? 'send';
-    if (route === 'kept') return true;
-    return route === 'send' && this.sendNow(event);
+  get replaying(): ReplayHolds | undefined {
+    return this.replayHolds;
   }
 
   /**
@@ -91,7 +87,7 @@ export class WsMember implements Member {
    * frame is just bytes on the socket, so the frame built once for the room is written as
    * is; otherwise it goes through ws.send().
    */
-  sendNow(event: Outgoing): boolean {
+  write(event: Outgoing): boolean {
     if (!this.open) return false;
     const socket = this.internals._socket;
     if (socket === null || this.ws.readyState !== 1) return false;
@@ -106,10 +102,6 @@ export class WsMember implements Member {
 
   sendGap(room: string): void {
     this.reply(reply.gap(room));
-  }
-
-  endReplay(room: string, after: StreamId | undefined): void {
-    for (const event of this.holds.end(room, after)) this.sendNow(event);
   }
 
   /** Terminates a client that did not answer the previous ping. */

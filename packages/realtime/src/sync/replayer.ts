@@ -43,14 +43,15 @@ export class Replayer {
       if (!complete || ahead) member.sendGap(room);
       for (const entry of entries) {
         if (isGapMark(entry)) member.sendGap(room);
-        else if (member.sendNow(new Outgoing(entry))) this.counters.delivered++;
+        else if (member.write(new Outgoing(entry))) this.counters.delivered++;
         last = parseStreamId(entry.id);
       }
     } catch (error) {
       this.log.warn('replay', `realtime: could not read history: ${(error as Error)?.message}`);
       member.sendGap(room);
     } finally {
-      member.endReplay(room, last);
+      // What waited meanwhile, after the last event replayed (see ReplayHolds).
+      for (const event of member.holds.end(room, last)) member.write(event);
     }
   }
 }

@@ -79,8 +79,8 @@ export class RoomSync {
           // now, and the other instances are told of a gap once Redis answers again.
           this.p.counters.fanoutDropped++;
           this.taint(room);
-          this.delivered.withoutPosition(envelope);
           this.deliver(envelope);
+          this.delivered.withoutPosition(envelope); // its append may still turn up late
           return envelope;
         }
       }
@@ -124,7 +124,7 @@ export class RoomSync {
       }
       this.gapTo(room);
     }
-    this.inOrder(envelope);
+    this.deliver(envelope);
   }
 
   /** Redis was lost: from here on, events may bypass the history or go by unheard. */
@@ -169,28 +169,28 @@ export class RoomSync {
     if (members) for (const member of members) member.sendGap(room);
   }
 
-  /** An envelope from Redis or from a history, in order: a mark of lost events, or an event. */
-  private inOrder(envelope: Envelope): void {
-    if (this.delivered.isLateEcho(envelope, this.p.instanceId)) return;
-    if (!isGapMark(envelope)) {
-      this.deliver(envelope);
-      return;
-    }
-    if (this.membersOf(envelope.room) === undefined) return;
-    if (!this.delivered.advance(envelope.room, envelope)) return;
-    // The instance that lost the events delivered them to its own clients.
-    if (envelope.origin !== this.p.instanceId) this.gapTo(envelope.room);
-  }
-
-  /** Writes the event to this instance's clients of its room, encoded once. */
+  /**
+   * The one way out: an event (or a mark of lost events) to this instance's members of its
+   * room, in order, once (see Delivered), encoded once for all of them. A member replaying
+   * the room's history gets it after the replay (its ReplayHolds).
+   */
   private deliver(envelope: Envelope): void {
     const room = envelope.room;
+    if (this.delivered.isLateEcho(envelope, this.p.instanceId)) return;
     const members = this.membersOf(room);
     if (members === undefined || members.size === 0) return;
     if (this.keepsHistory(room) && !this.delivered.advance(room, envelope)) return;
+    if (isGapMark(envelope)) {
+      // The instance that lost the events delivered them to its own clients.
+      if (envelope.origin !== this.p.instanceId) this.gapTo(room);
+      return;
+    }
     const event = new Outgoing(envelope);
     let delivered = 0;
-    for (const member of members) if (member.send(event)) delivered++;
+    for (const member of members) {
+      const route = member.replaying?.route(event) ?? 'send';
+      if (route === 'kept' || (route === 'send' && member.write(event))) delivered++;
+    }
     this.p.counters.delivered += delivered;
     this.p.observeLatency((Date.now() - envelope.ts) / 1000);
   }
@@ -206,7 +206,7 @@ export class RoomSync {
       if (last === undefined || this.p.history === undefined) return;
       const { entries, complete } = await this.p.history.since(room, last);
       if (!complete) this.gapTo(room);
-      for (const entry of entries) this.inOrder(entry);
+      for (const entry of entries) this.deliver(entry);
     });
   }
 
@@ -242,7 +242,7 @@ export class RoomSync {
     } finally {
       const waiting = this.catchingUp.get(room) ?? [];
       this.catchingUp.delete(room);
-      for (const envelope of waiting) this.inOrder(envelope);
+      for (const envelope of waiting) this.deliver(envelope);
     }
   }
 
