@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sleep } from '@bancada/internal';
 import type { Redis } from 'ioredis';
 
 // Deletes the lock only if it is still ours: a loader slower than ttlMs must not free the
@@ -47,7 +48,7 @@ export class LoadLock {
     const deadline = Date.now() + this.options.waitMs;
     const key = this.lockKey(fullKey);
     while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       const value = await read();
       if (value !== undefined) return value;
       if ((await this.redis.exists(key)) === 0) return read();

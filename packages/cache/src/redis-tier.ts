@@ -1,10 +1,9 @@
+import { atMost, closeOwnConnection, type Logger, ThrottledLog } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { escapeGlob } from './glob.js';
-import { LogLimiter } from './log-limiter.js';
 import { OutageJournal } from './outage-journal.js';
-import { closeConnection, isReplyError, openConnection } from './redis-connections.js';
+import { isReplyError, openConnection } from './redis-connections.js';
 import { StallWatchdog } from './stall-watchdog.js';
-import type { Logger } from './types.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 const SCAN_COUNT = 1000;
@@ -49,9 +48,15 @@ export class RedisTier {
 
   private readonly subscriber: Redis | undefined;
   private readonly journal: OutageJournal;
-  private readonly logs = new LogLimiter();
+  private readonly errorLog: ThrottledLog;
   private starting = true;
-  private startWaiters: Array<() => void> = [];
+  private settleStart!: () => void;
+  private readonly started = new Promise<void>((resolve) => {
+    this.settleStart = () => {
+      this.starting = false;
+      resolve();
+    };
+  });
   private subscriberId: string | undefined;
   private trackingRefused = false;
   private recovering: Promise<void> | undefined;
@@ -63,6 +68,7 @@ export class RedisTier {
   constructor(private readonly options: RedisTierOptions) {
     this.prefix = options.prefix;
     this.journal = new OutageJournal(options.journalMaxEntries);
+    this.errorLog = new ThrottledLog(options.logger);
     this.client = openConnection(options.source, options.timeoutMs, 'bancada-cache');
     this.client.on('ready', () => this.recover());
     this.client.on('close', () => this.lose('connection closed'));
@@ -111,19 +117,11 @@ export class RedisTier {
   /** Waits, at most `timeoutMs`, for the first connection attempt to settle. */
   async whenStarted(): Promise<void> {
     if (!this.starting) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        // Commands work but invalidations are not flowing yet: go on, bypassing the local tier.
-        if (this.starting && this.usable) this.settleStart();
-        else if (this.starting) this.lose(`no answer within ${this.options.timeoutMs} ms at start`);
-        resolve();
-      }, this.options.timeoutMs);
-      timer.unref();
-      this.startWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await atMost(this.started, this.options.timeoutMs);
+    if (!this.starting) return;
+    // Commands work but invalidations are not flowing yet: go on, bypassing the local tier.
+    if (this.usable) this.settleStart();
+    else this.lose(`no answer within ${this.options.timeoutMs} ms at start`);
   }
 
   /**
@@ -167,8 +165,8 @@ export class RedisTier {
     this.usable = false;
     this.watchdog.stop();
     await Promise.all([
-      closeConnection(this.client),
-      this.subscriber ? closeConnection(this.subscriber) : undefined,
+      closeOwnConnection(this.client),
+      this.subscriber ? closeOwnConnection(this.subscriber) : undefined,
     ]);
   }
 
@@ -313,12 +311,6 @@ export class RedisTier {
     if (reconnect && this.client.status === 'ready') this.client.stream.destroy();
   }
 
-  private settleStart(): void {
-    if (!this.starting) return;
-    this.starting = false;
-    for (const wake of this.startWaiters.splice(0)) wake();
-  }
-
   private async unlinkKeys(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += UNLINK_BATCH) {
       await this.client.unlink(...keys.slice(i, i + UNLINK_BATCH).map((k) => this.prefix + k));
@@ -326,7 +318,10 @@ export class RedisTier {
   }
 
   private logError(where: string, error: Error): void {
-    if (this.closed || !this.logs.allow(`${where}:${error.message}`)) return;
-    this.options.logger.error(`cache: redis ${where} error: ${error.message}`);
+    if (this.closed) return;
+    this.errorLog.error(
+      `${where}:${error.message}`,
+      `cache: redis ${where} error: ${error.message}`,
+    );
   }
 }
