@@ -24,34 +24,43 @@ export class LoadLock {
     private readonly options: LoadLockOptions,
   ) {}
 
-  /** Lock keys live outside the cache's prefix, so clear() and deletePattern() skip them. */
-  private lockKey(fullKey: string): string {
-    return `bancada:load-lock:${fullKey}`;
-  }
-
-  /** Takes the lock; resolves a release function, or undefined if another instance holds it. */
-  async acquire(fullKey: string): Promise<(() => Promise<void>) | undefined> {
+  /**
+   * Runs `load` holding the lock of `fullKey`. If another instance holds it, waits for its
+   * value with `read` and runs `load` (without the lock) only if none comes. If Redis cannot
+   * say who holds it, runs `load` without a lock: a lock must never stop a load.
+   */
+  async run<T>(fullKey: string, load: () => Promise<T>, read: () => Promise<unknown>): Promise<T> {
+    // Lock keys live outside the cache's prefix, so clear() and deletePattern() skip them.
+    const lockKey = `bancada:load-lock:${fullKey}`;
     const token = randomBytes(8).toString('hex');
-    const key = this.lockKey(fullKey);
-    const taken = await this.redis.set(key, token, 'PX', this.options.ttlMs, 'NX');
-    if (taken !== 'OK') return undefined;
-    return async () => {
-      await this.redis.eval(RELEASE, 1, key, token).catch(() => {});
-    };
+    let taken: boolean;
+    try {
+      taken = (await this.redis.set(lockKey, token, 'PX', this.options.ttlMs, 'NX')) === 'OK';
+    } catch {
+      return load();
+    }
+    if (!taken) {
+      const value = await this.waitForValue(lockKey, read).catch(() => undefined);
+      return value !== undefined ? (value as T) : load();
+    }
+    try {
+      return await load();
+    } finally {
+      await this.redis.eval(RELEASE, 1, lockKey, token).catch(() => {});
+    }
   }
 
   /**
    * Waits for the holder to store a value (polling, since the holder is usually quick), and
    * gives up when the lock is gone or `waitMs` has passed.
    */
-  async waitForValue(fullKey: string, read: () => Promise<unknown>): Promise<unknown> {
+  private async waitForValue(lockKey: string, read: () => Promise<unknown>): Promise<unknown> {
     const deadline = Date.now() + this.options.waitMs;
-    const key = this.lockKey(fullKey);
     while (Date.now() < deadline) {
       await sleep(20);
       const value = await read();
       if (value !== undefined) return value;
-      if ((await this.redis.exists(key)) === 0) return read();
+      if ((await this.redis.exists(lockKey)) === 0) return read();
     }
     return undefined;
   }
