@@ -3,14 +3,14 @@ import { sleep } from '@bancada/internal';
 import type { Redis } from 'ioredis';
 
 // Deletes the lock only if it is still ours: a loader slower than ttlMs must not free the
-// lock a later holder took.
+// lock a later owner took.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /** Options of the cross-instance load lock. */
 export interface LoadLockOptions {
-  /** How long a lock holds at most (a loader that dies is forgotten after this). */
+  /** How long a lock lasts at most (a loader that dies is forgotten after this). */
   ttlMs: number;
-  /** How long another instance waits for the holder's value before loading itself. */
+  /** How long another instance waits for the owner's value before loading itself. */
   waitMs: number;
 }
 
@@ -25,9 +25,9 @@ export class LoadLock {
   ) {}
 
   /**
-   * Runs `load` holding the lock of `fullKey`. If another instance holds it, waits for its
+   * Runs `load` owning the lock of `fullKey`. If another instance owns it, waits for its
    * value with `read` and runs `load` (without the lock) only if none comes. If Redis cannot
-   * say who holds it, runs `load` without a lock: a lock must never stop a load.
+   * say who owns it, runs `load` without a lock: a lock must never stop a load.
    */
   async run<T>(fullKey: string, load: () => Promise<T>, read: () => Promise<unknown>): Promise<T> {
     // Lock keys live outside the cache's prefix, so clear() and deletePattern() skip them.
@@ -51,7 +51,7 @@ export class LoadLock {
   }
 
   /**
-   * Waits for the holder to store a value (polling, since the holder is usually quick), and
+   * Waits for the owner to store a value (polling, since the owner is usually quick), and
    * gives up when the lock is gone or `waitMs` has passed.
    */
   private async waitForValue(lockKey: string, read: () => Promise<unknown>): Promise<unknown> {

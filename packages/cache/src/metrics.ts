@@ -33,7 +33,7 @@ function createMetrics(registry: Registry, sources: Map<string, StatsSource>): v
     name: string,
     help: string,
     labelNames: string[],
-    fill: (metric: Counter, name: string, stats: CacheStats) => void,
+    fill: (metric: Counter, cacheName: string, stats: CacheStats) => void,
   ) =>
     new Counter({
       name,

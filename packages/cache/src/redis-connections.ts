@@ -12,11 +12,11 @@ import { type Redis, type RedisOptions, ReplyError } from 'ioredis';
 export function openConnection(
   source: string | Redis | RedisOptions,
   timeoutMs: number,
-  name: string,
+  connectionName: string,
   extra: RedisOptions = {},
 ): Redis {
   return openOwnConnection(source, {
-    name,
+    name: connectionName,
     maxRetryDelayMs: 2000,
     connectTimeoutMs: Math.max(1000, timeoutMs * 4),
     extra: { lazyConnect: false, ...extra },

@@ -41,7 +41,8 @@ export interface RedisTierOptions {
 export class RedisTier implements RemoteTier {
   #health: TierHealth = 'starting';
   #failures = 0;
-  private readonly prefix: string;
+  /** What every key of the cache starts with in Redis: the client's keyPrefix, then ours. */
+  private readonly fullPrefix: string;
   private readonly client: Redis;
   private readonly tracking: Tracking | undefined;
   private readonly watchdog: StallWatchdog;
@@ -50,12 +51,12 @@ export class RedisTier implements RemoteTier {
   private readonly journal = new OutageJournal(JOURNAL_MAX_ENTRIES);
   private readonly errorLog: ThrottledLog;
   private readonly listeners = new Set<UntrustedListener>();
-  /** True until the first connection attempt has succeeded or failed. */
-  private starting = true;
+  /** Whether the first connection attempt has succeeded or failed (see settled()). */
+  private startSettled = false;
   private settleStart!: () => void;
-  private readonly started = new Promise<void>((resolve) => {
+  private readonly startSettles = new Promise<void>((resolve) => {
     this.settleStart = () => {
-      this.starting = false;
+      this.startSettled = true;
       resolve();
     };
   });
@@ -64,22 +65,22 @@ export class RedisTier implements RemoteTier {
   private closed = false;
 
   constructor(private readonly options: RedisTierOptions) {
-    this.prefix = clientKeyPrefix(options.source) + options.prefix;
+    this.fullPrefix = clientKeyPrefix(options.source) + options.prefix;
     this.errorLog = new ThrottledLog(options.logger);
     this.client = openConnection(options.source, options.timeoutMs, 'bancada-cache');
     this.client.on('ready', () => this.recover());
-    this.client.on('close', () => this.lose('connection closed'));
+    this.client.on('close', () => this.degrade('connection closed'));
     this.client.on('error', (error: Error) => this.logError('connection', error));
     this.watchdog = new StallWatchdog(this.client, options.timeoutMs, (reason) =>
-      this.lose(reason),
+      this.degrade(reason),
     );
     this.batching = new WriteBatching(this.client);
     this.loadLock = options.lock ? new LoadLock(this.client, options.lock) : undefined;
     this.tracking = options.invalidations
-      ? new Tracking(options.source, options.timeoutMs, this.prefix, options.logger, {
-          ready: () => this.recover(),
+      ? new Tracking(options.source, options.timeoutMs, this.fullPrefix, options.logger, {
+          subscribed: () => this.recover(),
           // No invalidation can arrive now: stop trusting the local tier at once.
-          lost: () => {
+          disconnected: () => {
             if (this.#health === 'coherent') this.#health = 'bypass';
           },
           changed: (keys) => this.untrust(keys),
@@ -97,12 +98,12 @@ export class RedisTier implements RemoteTier {
   }
 
   async settled(): Promise<void> {
-    if (!this.starting) return;
-    await atMost(this.started, this.options.timeoutMs);
-    if (!this.starting) return;
+    if (this.startSettled) return;
+    await atMost(this.startSettles, this.options.timeoutMs);
+    if (this.startSettled) return;
     // Commands work but invalidations are not flowing yet: go on, bypassing the local tier.
     if (this.sendable) this.settleStart();
-    else this.lose(`no answer within ${this.options.timeoutMs} ms at start`);
+    else this.degrade(`no answer within ${this.options.timeoutMs} ms at start`);
   }
 
   onUntrusted(listener: UntrustedListener): () => void {
@@ -115,7 +116,7 @@ export class RedisTier implements RemoteTier {
   get(key: string): Promise<string | null | undefined> {
     return this.send(undefined, undefined, () => {
       this.batching.beforeSend();
-      return this.client.get(this.prefix + key);
+      return this.client.get(this.fullPrefix + key);
     });
   }
 
@@ -123,8 +124,8 @@ export class RedisTier implements RemoteTier {
     const remember = () => this.journal.key(key);
     return this.send(false, remember, async () => {
       this.batching.beforeSend();
-      if (ttlMs === Infinity) await this.client.set(this.prefix + key, text);
-      else await this.client.set(this.prefix + key, text, 'PX', ttlMs);
+      if (ttlMs === Infinity) await this.client.set(this.fullPrefix + key, text);
+      else await this.client.set(this.fullPrefix + key, text, 'PX', ttlMs);
       return true;
     });
   }
@@ -133,26 +134,26 @@ export class RedisTier implements RemoteTier {
     const remember = () => this.journal.key(key);
     return this.send(undefined, remember, async () => {
       this.batching.beforeSend();
-      return (await this.client.unlink(this.prefix + key)) > 0;
+      return (await this.client.unlink(this.fullPrefix + key)) > 0;
     });
   }
 
   deleteMatching(glob: string): Promise<number | undefined> {
     const remember = () => this.journal.pattern(glob);
-    return this.send(undefined, remember, () => unlinkMatching(this.client, this.prefix, glob));
+    return this.send(undefined, remember, () => unlinkMatching(this.client, this.fullPrefix, glob));
   }
 
   clear(): Promise<boolean> {
     const remember = () => this.journal.all();
     return this.send(false, remember, async () => {
-      await unlinkMatching(this.client, this.prefix, '*');
+      await unlinkMatching(this.client, this.fullPrefix, '*');
       return true;
     });
   }
 
   lock<T>(key: string, load: () => Promise<T>, read: () => Promise<unknown>): Promise<T> {
     if (this.loadLock === undefined || !this.sendable) return load();
-    return this.loadLock.run(this.prefix + key, load, read);
+    return this.loadLock.run(this.fullPrefix + key, load, read);
   }
 
   async close(): Promise<void> {
@@ -200,7 +201,7 @@ export class RedisTier implements RemoteTier {
       this.logError('command', error);
       return false;
     }
-    this.lose(describeRedisError(error));
+    this.degrade(describeRedisError(error));
     return true;
   }
 
@@ -247,11 +248,11 @@ export class RedisTier implements RemoteTier {
       // Redis is not trustworthy yet; the journal is kept for the next attempt.
       this.logError('recovery', error as Error);
       if (!isReplyError(error)) {
-        this.lose(describeRedisError(error));
+        this.degrade(describeRedisError(error));
         return;
       }
       // Redis answered but refused a step: stay degraded and try again shortly.
-      this.lose(error.message, { reconnect: false });
+      this.degrade(error.message, { reconnect: false });
       setTimeout(() => this.recover(), 1000).unref();
     }
   }
@@ -259,13 +260,13 @@ export class RedisTier implements RemoteTier {
   /** Deletes in Redis what changed here while it was away, including changes made meanwhile. */
   private async replayJournal(): Promise<void> {
     const apply = {
-      keys: (keys: string[]) => unlinkKeys(this.client, this.prefix, keys),
-      pattern: (glob: string) => unlinkMatching(this.client, this.prefix, glob),
+      keys: (keys: string[]) => unlinkKeys(this.client, this.fullPrefix, keys),
+      pattern: (glob: string) => unlinkMatching(this.client, this.fullPrefix, glob),
     };
     while (!this.journal.isEmpty) await this.journal.replay(apply);
   }
 
-  private lose(reason: string, { reconnect = true } = {}): void {
+  private degrade(reason: string, { reconnect = true } = {}): void {
     if (this.closed) return;
     const wasUp = this.#health !== 'degraded';
     this.#health = 'degraded';

@@ -7,10 +7,10 @@ export class SingleFlight {
     if (pending === undefined) {
       const started = work();
       this.running.set(key, started);
-      const forget = () => {
+      const done = () => {
         if (this.running.get(key) === started) this.running.delete(key);
       };
-      started.then(forget, forget);
+      started.then(done, done);
       pending = started;
     }
     return pending;

@@ -6,10 +6,10 @@ const INVALIDATE_CHANNEL = '__redis__:invalidate';
 
 /** What the tracking tells the tier that owns it. */
 export interface TrackingEvents {
-  /** The subscriber is (again) listening under a new connection id: point tracking at it. */
-  ready(): void;
-  /** The subscriber is gone: no invalidation can arrive until it is back. */
-  lost(): void;
+  /** The subscriber listens (again), under a new connection id: point tracking at it. */
+  subscribed(): void;
+  /** The subscriber's connection closed: no invalidation can arrive until it is back. */
+  disconnected(): void;
   /** These keys (without prefix) changed in Redis; null means every key may have. */
   changed(keys: string[] | null): void;
   error(where: string, error: Error): void;
@@ -31,7 +31,7 @@ export class Tracking {
   constructor(
     source: string | Redis | RedisOptions,
     timeoutMs: number,
-    private readonly prefix: string,
+    private readonly fullPrefix: string,
     private readonly logger: Logger,
     private readonly events: TrackingEvents,
   ) {
@@ -40,10 +40,10 @@ export class Tracking {
     const subscriber = openConnection(source, timeoutMs, 'bancada-cache-sub', {
       autoResubscribe: false,
     });
-    subscriber.on('ready', () => this.onReady());
+    subscriber.on('ready', () => this.subscribe());
     subscriber.on('close', () => {
       this.subscriberId = undefined;
-      events.lost();
+      events.disconnected();
     });
     subscriber.on('error', (error: Error) => events.error('subscriber', error));
     subscriber.on('messageBuffer', (channel: Buffer, message: unknown) =>
@@ -74,7 +74,7 @@ export class Tracking {
         this.subscriberId,
         'BCAST',
         'PREFIX',
-        this.prefix,
+        this.fullPrefix,
         'NOLOOP',
       );
       return true;
@@ -89,12 +89,12 @@ export class Tracking {
     }
   }
 
-  private async onReady(): Promise<void> {
+  private async subscribe(): Promise<void> {
     try {
       const id = await this.subscriber.client('ID');
       await this.subscriber.subscribe(INVALIDATE_CHANNEL);
       this.subscriberId = String(id);
-      this.events.ready();
+      this.events.subscribed();
     } catch (error) {
       this.events.error('subscriber', error as Error);
       this.subscriber.disconnect(true);
@@ -111,7 +111,7 @@ export class Tracking {
     const keys: string[] = [];
     for (const raw of message) {
       const key = String(raw);
-      if (key.startsWith(this.prefix)) keys.push(key.slice(this.prefix.length));
+      if (key.startsWith(this.fullPrefix)) keys.push(key.slice(this.fullPrefix.length));
     }
     this.events.changed(keys);
   }
