@@ -1,90 +1,60 @@
-import { LRUCache } from 'lru-cache';
-import { CacheArgumentError, CacheClosedError } from './errors.js';
+import { checkKey, checkTtl } from './arguments.js';
+import { CacheClosedError } from './errors.js';
+import { type Flight, Flights } from './flights.js';
 import { globToRegExp } from './glob.js';
-import { LoadLock } from './load-lock.js';
+import { LocalTier } from './local-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
-import type { RedisTier } from './redis-tier.js';
-import { decode, deepFreeze, encode } from './serialize.js';
+import { type RemoteTier, trustsLocal } from './remote-tier.js';
+import { decode, encode } from './serialize.js';
+import { SingleFlight } from './single-flight.js';
 import type { Cache, CacheMode, CacheStats } from './types.js';
 
 /**
- * A read or write of one key that is on its way to Redis. An invalidation of the key that
- * arrives meanwhile marks it stale, so the reply, which may predate the change, is returned
- * to its caller but not kept in the local tier.
+ * Lookups (hits, misses) count once per caller; the shared tier's counters count what it
+ * answered. (The local tier counts its own, and the shared tier its failures.)
  */
-interface Flight {
-  stale: boolean;
-  read?: Promise<unknown>;
-}
-
-/** Lookups (hits, misses) count once per caller; tier counters count what each tier answered. */
 interface Counters {
   hits: number;
   misses: number;
-  l1Hits: number;
-  l1Misses: number;
   l2Hits: number;
   l2Misses: number;
   sets: number;
   deletes: number;
-  errors: number;
+  /** Values under our prefix that were not JSON. */
+  unreadable: number;
 }
 
 /**
- * The cache: one lru-cache in memory mode; in Redis mode an lru-cache (L1) in front of
- * Redis (L2). Local hits return the stored object itself, deeply frozen: no copy and no
- * allocation per hit, and a caller that mutates it by mistake gets a TypeError.
+ * The cache: a local tier alone in memory mode; in Redis mode a local tier (L1) in front of
+ * a shared tier (L2) that it reaches only through the RemoteTier interface. Local hits return
+ * the stored object itself, deeply frozen: no copy and no allocation per hit, and a caller
+ * that mutates it by mistake gets a TypeError.
  */
 export class TwoTierCache implements Cache {
   readonly mode: CacheMode;
-  private readonly l1: LRUCache<string, NonNullable<unknown>> | undefined;
-  private readonly l1MaxAgeMs: number;
-  private readonly flights = new Map<string, Flight>();
-  private readonly loads = new Map<string, Promise<unknown>>();
+  private readonly l1: LocalTier | undefined;
+  private readonly flights = new Flights();
+  private readonly loads = new SingleFlight();
   private readonly counters: Counters = {
     hits: 0,
     misses: 0,
-    l1Hits: 0,
-    l1Misses: 0,
     l2Hits: 0,
     l2Misses: 0,
     sets: 0,
     deletes: 0,
-    errors: 0,
+    unreadable: 0,
   };
   private closed = false;
   private readonly closeHooks: Array<() => void> = [];
-  private readonly lock: LoadLock | undefined;
 
   constructor(
     private readonly options: ResolvedCacheOptions,
-    private readonly tier: RedisTier | undefined,
+    private readonly tier: RemoteTier | undefined,
   ) {
     this.mode = tier ? 'redis' : 'memory';
     const l1 = options.l1;
-    this.l1MaxAgeMs = tier && l1 ? l1.maxAgeSeconds * 1000 : 0;
-    this.l1 = l1
-      ? new LRUCache({ max: l1.maxEntries, ttl: this.l1MaxAgeMs, allowStale: false })
-      : undefined;
-    this.lock = tier && options.lock ? new LoadLock(tier.client, options.lock) : undefined;
-  }
-
-  /** Called by the Redis tier: these keys changed elsewhere (null: any key may have). */
-  invalidate(keys: string[] | null): void {
-    if (keys === null) {
-      this.l1?.clear();
-      for (const flight of this.flights.values()) flight.stale = true;
-      this.flights.clear();
-      return;
-    }
-    for (const key of keys) {
-      this.l1?.delete(key);
-      const flight = this.flights.get(key);
-      if (flight) {
-        flight.stale = true;
-        this.flights.delete(key);
-      }
-    }
+    this.l1 = l1 ? new LocalTier(l1.maxEntries, tier ? l1.maxAgeSeconds * 1000 : 0) : undefined;
+    tier?.onUntrusted((keys) => this.forget(keys));
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -109,16 +79,7 @@ export class TwoTierCache implements Cache {
     if (local !== undefined) return local as T;
     // One lookup-then-load per key at a time: a second caller joins the first instead of
     // missing in Redis just before the first caller's value lands there.
-    let load = this.loads.get(key);
-    if (load === undefined) {
-      load = this.loadThrough(key, loader, ttlSeconds);
-      this.loads.set(key, load);
-      const forget = () => {
-        if (this.loads.get(key) === load) this.loads.delete(key);
-      };
-      load.then(forget, forget);
-    }
-    return load as Promise<T>;
+    return this.loads.run(key, () => this.loadThrough(key, loader, ttlSeconds));
   }
 
   async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
@@ -129,28 +90,27 @@ export class TwoTierCache implements Cache {
     const ttlMs = this.ttlMs(ttlSeconds ?? this.options.defaultTtlSeconds);
     this.counters.sets++;
     const tier = this.tier;
-    if (tier === undefined || !(await this.remoteReady(tier))) {
-      tier?.remember({ key });
+    if (tier === undefined) {
       this.writeLocal(key, decode(text), ttlMs, true);
       return;
     }
-    const flight = this.startFlight(key);
-    tier.batchWrites();
-    try {
-      if (ttlMs === Infinity) await tier.client.set(tier.prefix + key, text);
-      else await tier.client.set(tier.prefix + key, text, 'PX', ttlMs);
-    } catch (error) {
-      this.endFlight(key, flight);
-      this.counters.errors++;
-      tier.failed(error, { key });
-      // Degraded now: keep the value locally. A refused write (a reply error) must not
-      // leave this instance alone with a value nobody else can see.
-      if (tier.degraded) this.writeLocal(key, decode(text), ttlMs, true);
-      else this.l1?.delete(key);
-      return;
+    // A flight starts once Redis can be asked: the drop of the whole local tier that ends
+    // the start must not mark this write stale.
+    if (tier.health === 'starting') await tier.settled();
+    const flight = this.flights.start(key);
+    const stored = await tier.set(key, text, ttlMs);
+    this.flights.end(key, flight);
+    if (stored) {
+      if (!flight.stale) this.writeLocal(key, decode(text), ttlMs, false);
+    } else if (tier.health === 'degraded') {
+      // Redis is out of reach: the local tier is the whole cache (the tier replays the key
+      // as a delete when Redis is back).
+      this.writeLocal(key, decode(text), ttlMs, true);
+    } else {
+      // A refused write (a reply error) must not leave this instance alone with a value
+      // nobody else can see.
+      this.l1?.delete(key);
     }
-    this.endFlight(key, flight);
-    if (!flight.stale) this.writeLocal(key, decode(text), ttlMs, false);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -160,23 +120,13 @@ export class TwoTierCache implements Cache {
     const existedLocally = this.l1?.delete(key) ?? false;
     const tier = this.tier;
     if (tier === undefined) return existedLocally;
-    this.abandonFlight(key);
-    if (!(await this.remoteReady(tier))) {
-      tier.remember({ key });
-      return existedLocally;
-    }
-    tier.batchWrites();
-    try {
-      const removed = await tier.client.unlink(tier.prefix + key);
-      // A read that slipped in before the UNLINK went out may have refilled the local tier.
-      this.l1?.delete(key);
-      this.abandonFlight(key);
-      return removed > 0;
-    } catch (error) {
-      this.counters.errors++;
-      tier.failed(error, { key });
-      return existedLocally;
-    }
+    this.flights.abandon(key);
+    const existed = await tier.delete(key);
+    if (existed === undefined) return existedLocally;
+    // A read that slipped in before the UNLINK went out may have refilled the local tier.
+    this.l1?.delete(key);
+    this.flights.abandon(key);
+    return existed;
   }
 
   async deletePattern(glob: string): Promise<number> {
@@ -188,62 +138,43 @@ export class TwoTierCache implements Cache {
       this.counters.deletes += removedLocally;
       return removedLocally;
     }
-    if (!(await this.remoteReady(tier))) {
-      tier.remember({ pattern: glob });
-      return removedLocally;
-    }
-    try {
-      const removed = await tier.unlinkMatching(glob);
-      // Reads made while SCAN and UNLINK went back and forth may have put old values back
-      // locally, and our own deletes send us no invalidation (NOLOOP): drop them again.
-      this.dropLocalMatching(matches);
-      this.counters.deletes += removed;
-      return removed;
-    } catch (error) {
-      this.counters.errors++;
-      tier.failed(error, { pattern: glob });
-      return removedLocally;
-    }
+    const removed = await tier.deleteMatching(glob);
+    if (removed === undefined) return removedLocally;
+    // Reads made while SCAN and UNLINK went back and forth may have put old values back
+    // locally, and our own deletes send us no invalidation (NOLOOP): drop them again.
+    this.dropLocalMatching(matches);
+    this.counters.deletes += removed;
+    return removed;
   }
 
   async clear(): Promise<void> {
     if (this.closed) throw new CacheClosedError();
-    this.invalidate(null);
-    const tier = this.tier;
-    if (tier === undefined) return;
-    if (!(await this.remoteReady(tier))) {
-      tier.remember({ all: true });
-      return;
-    }
-    try {
-      await tier.unlinkMatching('*');
-      this.invalidate(null); // as in deletePattern: reads meanwhile may have refilled it
-    } catch (error) {
-      this.counters.errors++;
-      tier.failed(error, { all: true });
-    }
+    this.forget(null);
+    // As in deletePattern: reads made meanwhile may have refilled the local tier.
+    if (this.tier && (await this.tier.clear())) this.forget(null);
   }
 
   getStats(): CacheStats {
     const c = this.counters;
+    const l1 = this.l1;
     return {
       mode: this.mode,
-      degraded: this.tier?.degraded ?? false,
+      degraded: this.tier?.health === 'degraded',
       hits: c.hits,
       misses: c.misses,
       hitRate: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
-      l1: { hits: c.l1Hits, misses: c.l1Misses, size: this.l1?.size ?? 0 },
+      l1: { hits: l1?.hits ?? 0, misses: l1?.misses ?? 0, size: l1?.size ?? 0 },
       l2: this.tier ? { hits: c.l2Hits, misses: c.l2Misses } : null,
       sets: c.sets,
       deletes: c.deletes,
-      errors: c.errors,
+      errors: c.unreadable + (this.tier?.failures ?? 0),
     };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.invalidate(null);
+    this.forget(null);
     for (const hook of this.closeHooks.splice(0)) hook();
     await this.tier?.close();
   }
@@ -253,29 +184,37 @@ export class TwoTierCache implements Cache {
     this.closeHooks.push(hook);
   }
 
+  /** Drops local copies that can no longer be trusted (null: all), and what is on its way. */
+  private forget(keys: string[] | null): void {
+    if (keys === null) {
+      this.l1?.clear();
+      this.flights.abandonAll();
+      return;
+    }
+    for (const key of keys) {
+      this.l1?.delete(key);
+      this.flights.abandon(key);
+    }
+  }
+
   /** Removes matching keys from the local tier and abandons their flights; returns the count. */
   private dropLocalMatching(matches: RegExp): number {
-    let removed = 0;
-    if (this.l1) {
-      for (const key of [...this.l1.keys()]) {
-        if (matches.test(key) && this.l1.delete(key)) removed++;
-      }
-    }
-    for (const key of [...this.flights.keys()]) if (matches.test(key)) this.abandonFlight(key);
+    const removed = this.l1?.deleteMatching(matches) ?? 0;
+    this.flights.abandonMatching(matches);
     return removed;
   }
 
-  /** The local answer, when the local tier may answer at all (see RedisTier.serveLocal). */
+  /** Whether the local tier may answer now: always alone, in front of Redis as its health says. */
+  private localTrusted(): boolean {
+    return this.tier === undefined || trustsLocal(this.tier.health);
+  }
+
+  /** The local answer, when the local tier may answer at all. */
   private readLocal(key: string): unknown {
     const l1 = this.l1;
-    if (l1 === undefined || (this.tier !== undefined && !this.tier.serveLocal)) return undefined;
+    if (l1 === undefined || !this.localTrusted()) return undefined;
     const value = l1.get(key);
-    if (value === undefined) {
-      this.counters.l1Misses++;
-    } else {
-      this.counters.l1Hits++;
-      this.counters.hits++;
-    }
+    if (value !== undefined) this.counters.hits++;
     return value;
   }
 
@@ -283,29 +222,24 @@ export class TwoTierCache implements Cache {
   private readRemote(key: string): Promise<unknown> | undefined {
     const tier = this.tier;
     if (tier === undefined) return undefined;
-    if (!tier.usable) {
-      if (!tier.isStarting) return undefined;
-      return tier.whenStarted().then(() => (tier.usable ? this.readRemote(key) : undefined));
+    const health = tier.health;
+    if (health === 'degraded') return undefined;
+    if (health === 'starting') {
+      return tier
+        .settled()
+        .then(() => (tier.health === 'starting' ? undefined : this.readRemote(key)));
     }
-    const pending = this.flights.get(key)?.read;
+    const pending = this.flights.readOf(key);
     if (pending) return pending;
-    const flight = this.startFlight(key);
+    const flight = this.flights.start(key);
     flight.read = this.fetch(tier, key, flight);
     return flight.read;
   }
 
-  private async fetch(tier: RedisTier, key: string, flight: Flight): Promise<unknown> {
-    let text: string | null;
-    tier.batchWrites();
-    try {
-      text = await tier.client.get(tier.prefix + key);
-    } catch (error) {
-      this.endFlight(key, flight);
-      this.counters.errors++;
-      tier.failed(error);
-      return undefined;
-    }
-    this.endFlight(key, flight);
+  private async fetch(tier: RemoteTier, key: string, flight: Flight): Promise<unknown> {
+    const text = await tier.get(key);
+    this.flights.end(key, flight);
+    if (text === undefined) return undefined; // Redis could not say; the tier counted it
     if (text === null) {
       this.counters.l2Misses++;
       return undefined;
@@ -316,12 +250,12 @@ export class TwoTierCache implements Cache {
       value = this.l1 ? decode(text) : JSON.parse(text);
     } catch {
       // Someone stored text that is not JSON under our prefix: report it, serve a miss.
-      this.counters.errors++;
+      this.counters.unreadable++;
       this.counters.l2Misses++;
       return undefined;
     }
     this.counters.l2Hits++;
-    if (!flight.stale && tier.serveLocal && this.l1) this.l1.set(key, value as object);
+    if (!flight.stale && trustsLocal(tier.health)) this.l1?.keep(key, value);
     return value;
   }
 
@@ -336,75 +270,22 @@ export class TwoTierCache implements Cache {
       return cached as T;
     }
     this.counters.misses++;
-    const release = await this.lockLoad(key);
-    if (release === 'wait') {
-      const fullKey = this.tier!.prefix + key;
-      const value = await this.lock!.waitForValue(fullKey, async () => this.readRemote(key)).catch(
-        () => undefined,
-      );
-      if (value !== undefined) return value as T;
-    }
-    try {
+    const load = async () => {
       const value = await loader();
       if (value !== undefined) await this.set(key, value, ttlSeconds);
       return value;
-    } finally {
-      if (typeof release === 'function') await release();
-    }
+    };
+    // Across instances, one loader per key when the tier has a load lock.
+    if (this.tier === undefined) return load();
+    return this.tier.lock(key, load, async () => this.readRemote(key));
   }
 
-  /**
-   * With the lock option: a release function when this instance should load, 'wait' when
-   * another instance is loading. Without it, or if Redis cannot say, load without a lock.
-   */
-  private async lockLoad(key: string): Promise<(() => Promise<void>) | 'wait' | undefined> {
-    if (this.lock === undefined || !this.tier?.usable) return undefined;
-    try {
-      return (await this.lock.acquire(this.tier.prefix + key)) ?? 'wait';
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Keeps a value locally: in memory mode for its TTL, in Redis mode for at most l1.maxAgeSeconds. */
-  private writeLocal(key: string, value: unknown, ttlMs: number, degraded: boolean): void {
+  /** Keeps a value locally; `alone` when the local tier is the whole cache (memory mode, degraded). */
+  private writeLocal(key: string, value: unknown, ttlMs: number, alone: boolean): void {
     const l1 = this.l1;
     if (l1 === undefined) return;
-    if (this.tier !== undefined && !this.tier.serveLocal) {
-      l1.delete(key);
-      return;
-    }
-    // While degraded the local tier is the whole cache, so the key's own TTL applies.
-    const cap = this.tier === undefined || degraded ? Infinity : this.l1MaxAgeMs;
-    const ttl = Math.min(ttlMs, cap);
-    l1.set(key, deepFreeze(value) as object, { ttl: ttl === Infinity ? 0 : ttl });
-  }
-
-  private startFlight(key: string): Flight {
-    const flight: Flight = { stale: false };
-    const previous = this.flights.get(key);
-    // A newer operation on the key supersedes an older one still on its way.
-    if (previous) previous.stale = true;
-    this.flights.set(key, flight);
-    return flight;
-  }
-
-  private endFlight(key: string, flight: Flight): void {
-    if (this.flights.get(key) === flight) this.flights.delete(key);
-  }
-
-  private abandonFlight(key: string): void {
-    const flight = this.flights.get(key);
-    if (flight) {
-      flight.stale = true;
-      this.flights.delete(key);
-    }
-  }
-
-  private async remoteReady(tier: RedisTier): Promise<boolean> {
-    if (tier.usable) return true;
-    if (tier.isStarting) await tier.whenStarted();
-    return tier.usable;
+    if (!this.localTrusted()) l1.delete(key);
+    else l1.store(key, value, ttlMs, alone);
   }
 
   private ttlMs(ttlSeconds: number): number {
@@ -412,24 +293,5 @@ export class TwoTierCache implements Cache {
     const jitter = this.options.ttlJitter;
     const ms = ttlSeconds * 1000 * (jitter > 0 ? 1 - Math.random() * jitter : 1);
     return Math.max(1, Math.round(ms));
-  }
-}
-
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) {
-    throw new CacheArgumentError(
-      'BANCADA_CACHE_INVALID_KEY',
-      `cache keys must be non-empty strings, got ${typeof key === 'string' ? '""' : typeof key}`,
-    );
-  }
-}
-
-function checkTtl(ttlSeconds: unknown): asserts ttlSeconds is number {
-  if (typeof ttlSeconds !== 'number' || Number.isNaN(ttlSeconds) || ttlSeconds <= 0) {
-    throw new CacheArgumentError(
-      'BANCADA_CACHE_INVALID_TTL',
-      `ttlSeconds must be a positive number of seconds or Infinity, got ${String(ttlSeconds)}` +
-        (ttlSeconds === 0 ? ' (to remove a key, use delete())' : ''),
-    );
   }
 }

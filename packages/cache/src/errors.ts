@@ -21,6 +21,11 @@ export class CacheArgumentError extends TypeError {
   }
 }
 
+/** The error for an option that cannot work. */
+export function invalidOption(message: string): CacheArgumentError {
+  return new CacheArgumentError('BANCADA_CACHE_INVALID_OPTION', message);
+}
+
 /** The cache was used after `close()`. */
 export class CacheClosedError extends Error {
   readonly code = 'BANCADA_CACHE_CLOSED' as const;

@@ -1,5 +1,6 @@
+import { claimRegistry } from '@bancada/internal';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CacheArgumentError } from './errors.js';
+import { invalidOption } from './errors.js';
 import type { CacheStats } from './types.js';
 
 type StatsSource = () => CacheStats;
@@ -13,20 +14,16 @@ const sourcesByRegistry = new WeakMap<Registry, Map<string, StatsSource>>();
  * Returns the function that stops reporting (called by `close()`).
  */
 export function registerCacheMetrics(registry: Registry, name: string, stats: StatsSource) {
+  const unclaim = claimRegistry(registry, 'cache', name, invalidOption);
   let sources = sourcesByRegistry.get(registry);
   if (sources === undefined) {
     sources = new Map();
     sourcesByRegistry.set(registry, sources);
     createMetrics(registry, sources);
   }
-  if (sources.has(name)) {
-    throw new CacheArgumentError(
-      'BANCADA_CACHE_INVALID_OPTION',
-      `a cache named "${name}" already reports to this registry: give each cache its own name option`,
-    );
-  }
   sources.set(name, stats);
   return () => {
+    unclaim();
     sources.delete(name);
   };
 }
@@ -36,7 +33,7 @@ function createMetrics(registry: Registry, sources: Map<string, StatsSource>): v
     name: string,
     help: string,
     labelNames: string[],
-    fill: (metric: Counter, name: string, stats: CacheStats) => void,
+    fill: (metric: Counter, cacheName: string, stats: CacheStats) => void,
   ) =>
     new Counter({
       name,

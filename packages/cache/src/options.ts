@@ -1,7 +1,7 @@
+import { type Logger, resolveLogger } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { CacheArgumentError } from './errors.js';
-import type { Logger } from './types.js';
+import { invalidOption } from './errors.js';
 
 /** Options of `createCache()`. Every one is optional. */
 export interface CacheOptions {
@@ -75,15 +75,13 @@ export interface ResolvedCacheOptions {
   logger: Logger;
 }
 
-const silentLogger: Logger = { info() {}, warn() {}, error() {} };
-
 /** Merges defaults (after dropping undefined) and throws a CacheArgumentError for what cannot work. */
 export function resolveOptions(
   options: CacheOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedCacheOptions {
   if (typeof options !== 'object' || options === null) {
-    throw invalid(`options must be an object, got ${typeof options}`);
+    throw invalidOption(`options must be an object, got ${typeof options}`);
   }
   const redis =
     options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined));
@@ -110,7 +108,7 @@ export function resolveOptions(
           },
     name: options.name ?? 'default',
     registry: options.registry,
-    logger: options.logger === false ? silentLogger : (options.logger ?? console),
+    logger: resolveLogger(options.logger, invalidOption),
   };
   validate(resolved, options);
   return resolved;
@@ -122,57 +120,55 @@ function validate(o: ResolvedCacheOptions, given: CacheOptions): void {
     typeof o.redis !== 'string' &&
     (typeof o.redis !== 'object' || o.redis === null)
   ) {
-    throw invalid('redis must be a redis:// URL, an ioredis client, ioredis options or false');
+    throw invalidOption(
+      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
+    );
   }
   if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw invalid(`redis URL must start with redis:// or rediss://, got "${o.redis}"`);
+    throw invalidOption(`redis URL must start with redis:// or rediss://, got "${o.redis}"`);
   }
   if (typeof o.prefix !== 'string' || o.prefix.length === 0) {
-    throw invalid('prefix must be a non-empty string: without one, clear() would own the database');
+    throw invalidOption(
+      'prefix must be a non-empty string: without one, clear() would own the database',
+    );
   }
   if (!isPositive(o.defaultTtlSeconds)) {
-    throw invalid(
+    throw invalidOption(
       `defaultTtlSeconds must be a positive number or Infinity, got ${o.defaultTtlSeconds}`,
     );
   }
   if (typeof o.ttlJitter !== 'number' || !(o.ttlJitter >= 0 && o.ttlJitter < 1)) {
-    throw invalid(
+    throw invalidOption(
       `ttlJitter must be a fraction from 0 up to (not including) 1, got ${o.ttlJitter}`,
     );
   }
   if (o.l1 !== false) {
     if (!Number.isInteger(o.l1.maxEntries) || o.l1.maxEntries < 1) {
-      throw invalid(`l1.maxEntries must be a whole number of at least 1, got ${o.l1.maxEntries}`);
+      throw invalidOption(
+        `l1.maxEntries must be a whole number of at least 1, got ${o.l1.maxEntries}`,
+      );
     }
     if (!isPositive(o.l1.maxAgeSeconds) || o.l1.maxAgeSeconds === Infinity) {
-      throw invalid(
+      throw invalidOption(
         `l1.maxAgeSeconds must be a positive, finite number, got ${o.l1.maxAgeSeconds}`,
       );
     }
   }
   if (given.l1 === false && o.redis === undefined) {
-    throw invalid('l1: false needs Redis: in memory mode the local tier is the whole cache');
+    throw invalidOption('l1: false needs Redis: in memory mode the local tier is the whole cache');
   }
   if (!Number.isFinite(o.timeoutMs) || o.timeoutMs < 1) {
-    throw invalid(`timeoutMs must be a positive number of milliseconds, got ${o.timeoutMs}`);
+    throw invalidOption(`timeoutMs must be a positive number of milliseconds, got ${o.timeoutMs}`);
   }
   if (o.lock !== false) {
     for (const [name, value] of Object.entries(o.lock)) {
       if (!Number.isInteger(value) || value < 1) {
-        throw invalid(`lock.${name} must be a whole number of milliseconds, got ${value}`);
+        throw invalidOption(`lock.${name} must be a whole number of milliseconds, got ${value}`);
       }
     }
   }
   if (typeof o.name !== 'string' || o.name.length === 0) {
-    throw invalid('name must be a non-empty string');
-  }
-  const logger = o.logger as Partial<Logger>;
-  if (
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function' ||
-    typeof logger.error !== 'function'
-  ) {
-    throw invalid('logger must have info, warn and error methods, or be false');
+    throw invalidOption('name must be a non-empty string');
   }
 }
 
@@ -203,8 +199,4 @@ export function warnings(o: ResolvedCacheOptions, env: NodeJS.ProcessEnv = proce
 /** True for a number > 0 (Infinity included). */
 export function isPositive(value: unknown): value is number {
   return typeof value === 'number' && value > 0;
-}
-
-function invalid(message: string): CacheArgumentError {
-  return new CacheArgumentError('BANCADA_CACHE_INVALID_OPTION', message);
 }

@@ -1,181 +1,219 @@
+import {
+  atMost,
+  closeOwnConnection,
+  describeRedisError,
+  type Logger,
+  ThrottledLog,
+} from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { escapeGlob } from './glob.js';
-import { LogLimiter } from './log-limiter.js';
+import { unlinkKeys, unlinkMatching } from './key-space.js';
+import { LoadLock, type LoadLockOptions } from './load-lock.js';
 import { OutageJournal } from './outage-journal.js';
-import { closeConnection, isReplyError, openConnection } from './redis-connections.js';
+import { clientKeyPrefix, isReplyError, openConnection } from './redis-connections.js';
+import type { RemoteTier, TierHealth, UntrustedListener } from './remote-tier.js';
 import { StallWatchdog } from './stall-watchdog.js';
-import type { Logger } from './types.js';
+import { Tracking } from './tracking.js';
+import { WriteBatching } from './write-batching.js';
 
-const INVALIDATE_CHANNEL = '__redis__:invalidate';
-const SCAN_COUNT = 1000;
-const UNLINK_BATCH = 500;
-
-/** What the tier tells the cache that owns the local tier. */
-export interface TierListener {
-  /** These keys (without prefix) changed in Redis; null means every key may have. */
-  invalidate(keys: string[] | null): void;
-}
+/** How many keys changed during an outage are remembered before recovery clears everything instead. */
+const JOURNAL_MAX_ENTRIES = 10_000;
 
 export interface RedisTierOptions {
   source: string | Redis | RedisOptions;
+  /** The cache's prefix option; the key prefix of a caller's client goes in front of it. */
   prefix: string;
   timeoutMs: number;
-  /** Whether a local tier exists; without one there is nothing to keep coherent. */
-  tracking: boolean;
-  journalMaxEntries: number;
+  /** Whether to follow invalidations: only a local tier needs them. */
+  invalidations: boolean;
+  /** The cross-instance load lock, if any. */
+  lock: LoadLockOptions | false;
   logger: Logger;
-  listener: TierListener;
 }
 
 /**
- * The Redis side of the cache: a command connection and a subscriber connection, kept
- * coherent with the local tier by Redis's client-side-caching invalidations
- * (`CLIENT TRACKING ON REDIRECT <subscriber> BCAST PREFIX <prefix> NOLOOP`). Redis itself
- * reports every change under the prefix, including writes made outside Bancada, and skips
- * the changes made by our own connection (NOLOOP), so a set costs a single round trip.
- *
- * State, as the cache reads it on every call:
- * - `usable`: commands may be sent (connected, not tripped, outage changes replayed);
- * - `serveLocal`: the local tier may answer: invalidations are flowing, or Redis is out of
- *   reach and the local tier is all there is (degraded);
- * - `degraded`: Redis is out of reach.
+ * The Redis side of the cache: a command connection, and (for a local tier) Redis's
+ * client-side-caching invalidations on a subscriber connection (see Tracking), which also
+ * cover writes made outside Bancada; NOLOOP skips our own, so a set costs one round trip.
+ * It owns every failure: a stalled connection is dropped (StallWatchdog), a lost one makes it
+ * degraded, what changed meanwhile is kept (OutageJournal) and replayed before Redis is trusted
+ * again, and then every local copy is declared untrusted.
  */
-export class RedisTier {
-  readonly prefix: string;
-  readonly client: Redis;
-  usable = false;
-  serveLocal = false;
-  degraded = false;
-
-  private readonly subscriber: Redis | undefined;
-  private readonly journal: OutageJournal;
-  private readonly logs = new LogLimiter();
-  private starting = true;
-  private startWaiters: Array<() => void> = [];
-  private subscriberId: string | undefined;
-  private trackingRefused = false;
+export class RedisTier implements RemoteTier {
+  #health: TierHealth = 'starting';
+  #failures = 0;
+  /** What every key of the cache starts with in Redis: the client's keyPrefix, then ours. */
+  private readonly fullPrefix: string;
+  private readonly client: Redis;
+  private readonly tracking: Tracking | undefined;
+  private readonly watchdog: StallWatchdog;
+  private readonly batching: WriteBatching;
+  private readonly loadLock: LoadLock | undefined;
+  private readonly journal = new OutageJournal(JOURNAL_MAX_ENTRIES);
+  private readonly errorLog: ThrottledLog;
+  private readonly listeners = new Set<UntrustedListener>();
+  /** Whether the first connection attempt has succeeded or failed (see settled()). */
+  private startSettled = false;
+  private settleStart!: () => void;
+  private readonly startSettles = new Promise<void>((resolve) => {
+    this.settleStart = () => {
+      this.startSettled = true;
+      resolve();
+    };
+  });
   private recovering: Promise<void> | undefined;
   private recoverAgain = false;
-  private readonly watchdog: StallWatchdog;
   private closed = false;
-  private corked = false;
 
   constructor(private readonly options: RedisTierOptions) {
-    this.prefix = options.prefix;
-    this.journal = new OutageJournal(options.journalMaxEntries);
+    this.fullPrefix = clientKeyPrefix(options.source) + options.prefix;
+    this.errorLog = new ThrottledLog(options.logger);
     this.client = openConnection(options.source, options.timeoutMs, 'bancada-cache');
     this.client.on('ready', () => this.recover());
-    this.client.on('close', () => this.lose('connection closed'));
+    this.client.on('close', () => this.degrade('connection closed'));
     this.client.on('error', (error: Error) => this.logError('connection', error));
     this.watchdog = new StallWatchdog(this.client, options.timeoutMs, (reason) =>
-      this.lose(reason),
+      this.degrade(reason),
     );
-
-    if (options.tracking) {
-      // It subscribes itself on every 'ready', after reading its new connection id: an
-      // automatic resubscribe would come first and forbid CLIENT ID on that connection.
-      const subscriber = openConnection(options.source, options.timeoutMs, 'bancada-cache-sub', {
-        autoResubscribe: false,
-      });
-      subscriber.on('ready', () => this.onSubscriberReady(subscriber));
-      subscriber.on('close', () => this.onSubscriberLost());
-      subscriber.on('error', (error: Error) => this.logError('subscriber', error));
-      subscriber.on('messageBuffer', (channel: Buffer, message: unknown) =>
-        this.onInvalidation(channel, message),
-      );
-      this.subscriber = subscriber;
-    }
+    this.batching = new WriteBatching(this.client);
+    this.loadLock = options.lock ? new LoadLock(this.client, options.lock) : undefined;
+    this.tracking = options.invalidations
+      ? new Tracking(options.source, options.timeoutMs, this.fullPrefix, options.logger, {
+          subscribed: () => this.recover(),
+          // No invalidation can arrive now: stop trusting the local tier at once.
+          disconnected: () => {
+            if (this.#health === 'coherent') this.#health = 'bypass';
+          },
+          changed: (keys) => this.untrust(keys),
+          error: (where, error) => this.logError(where, error),
+        })
+      : undefined;
   }
 
-  /**
-   * Call before sending a command. While replies are still pending, commands issued in the
-   * same tick are written to the socket together (one syscall instead of one each); an idle
-   * connection writes at once, so a lone caller waits for nothing.
-   */
-  batchWrites(): void {
-    if (this.corked || this.client.commandQueue.length === 0) return;
-    const stream = this.client.stream;
-    stream.cork();
-    this.corked = true;
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork();
+  get health(): TierHealth {
+    return this.#health;
+  }
+
+  get failures(): number {
+    return this.#failures;
+  }
+
+  async settled(): Promise<void> {
+    if (this.startSettled) return;
+    await atMost(this.startSettles, this.options.timeoutMs);
+    if (this.startSettled) return;
+    // Commands work but invalidations are not flowing yet: go on, bypassing the local tier.
+    if (this.sendable) this.settleStart();
+    else this.degrade(`no answer within ${this.options.timeoutMs} ms at start`);
+  }
+
+  onUntrusted(listener: UntrustedListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  get(key: string): Promise<string | null | undefined> {
+    return this.send(undefined, undefined, () => {
+      this.batching.beforeSend();
+      return this.client.get(this.fullPrefix + key);
     });
   }
 
-  /** True until the first connection attempt has succeeded or failed. */
-  get isStarting(): boolean {
-    return this.starting;
-  }
-
-  /** Waits, at most `timeoutMs`, for the first connection attempt to settle. */
-  async whenStarted(): Promise<void> {
-    if (!this.starting) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        // Commands work but invalidations are not flowing yet: go on, bypassing the local tier.
-        if (this.starting && this.usable) this.settleStart();
-        else if (this.starting) this.lose(`no answer within ${this.options.timeoutMs} ms at start`);
-        resolve();
-      }, this.options.timeoutMs);
-      timer.unref();
-      this.startWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+  set(key: string, text: string, ttlMs: number): Promise<boolean> {
+    const remember = () => this.journal.key(key);
+    return this.send(false, remember, async () => {
+      this.batching.beforeSend();
+      if (ttlMs === Infinity) await this.client.set(this.fullPrefix + key, text);
+      else await this.client.set(this.fullPrefix + key, text, 'PX', ttlMs);
+      return true;
     });
   }
 
-  /**
-   * Called by the cache when a command failed. A reply error (wrong type, out of memory)
-   * is Redis answering: nothing to trip. Anything else means Redis is out of reach: the
-   * change is remembered for replay and the tier goes degraded until it reconnects.
-   */
-  failed(error: unknown, change?: { key?: string; pattern?: string; all?: boolean }): void {
-    if (isReplyError(error)) {
-      this.logError('command', error);
-      return;
-    }
-    this.remember(change);
-    this.lose((error as Error)?.message ?? String(error));
+  delete(key: string): Promise<boolean | undefined> {
+    const remember = () => this.journal.key(key);
+    return this.send(undefined, remember, async () => {
+      this.batching.beforeSend();
+      return (await this.client.unlink(this.fullPrefix + key)) > 0;
+    });
   }
 
-  /** Records a change made while Redis is out of reach, to replay on recovery. */
-  remember(change?: { key?: string; pattern?: string; all?: boolean }): void {
-    if (change?.all) this.journal.all();
-    else if (change?.pattern !== undefined) this.journal.pattern(change.pattern);
-    else if (change?.key !== undefined) this.journal.key(change.key);
+  deleteMatching(glob: string): Promise<number | undefined> {
+    const remember = () => this.journal.pattern(glob);
+    return this.send(undefined, remember, () => unlinkMatching(this.client, this.fullPrefix, glob));
   }
 
-  /** Deletes every key of this cache matching `glob` with SCAN and batched UNLINK (never KEYS). */
-  async unlinkMatching(glob: string): Promise<number> {
-    const match = escapeGlob(this.prefix) + glob;
-    let cursor = '0';
-    let removed = 0;
-    do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      for (let i = 0; i < keys.length; i += UNLINK_BATCH) {
-        removed += await this.client.unlink(...keys.slice(i, i + UNLINK_BATCH));
-      }
-    } while (cursor !== '0');
-    return removed;
+  clear(): Promise<boolean> {
+    const remember = () => this.journal.all();
+    return this.send(false, remember, async () => {
+      await unlinkMatching(this.client, this.fullPrefix, '*');
+      return true;
+    });
+  }
+
+  lock<T>(key: string, load: () => Promise<T>, read: () => Promise<unknown>): Promise<T> {
+    if (this.loadLock === undefined || !this.sendable) return load();
+    return this.loadLock.run(this.fullPrefix + key, load, read);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.usable = false;
     this.watchdog.stop();
-    await Promise.all([
-      closeConnection(this.client),
-      this.subscriber ? closeConnection(this.subscriber) : undefined,
-    ]);
+    await Promise.all([closeOwnConnection(this.client), this.tracking?.close()]);
+  }
+
+  /** Commands may go to Redis now: connected, not tripped, outage changes replayed. */
+  private get sendable(): boolean {
+    return !this.closed && (this.#health === 'coherent' || this.#health === 'bypass');
   }
 
   /**
-   * Makes Redis trustworthy again after a start or a reconnect of either connection: replay what changed during the outage, (re)point tracking at the
-   * current subscriber, then drop the whole local tier, which may hold values that changed
-   * while no invalidation could reach us. Runs one at a time.
+   * Sends `command` once Redis can take it (after the first connection attempt, if that is
+   * pending). When Redis cannot take it, or fails it for want of Redis, `remember` keeps the
+   * change for replay and the answer is `fallback`: nothing here throws because of Redis.
+   */
+  private async send<T, F>(
+    fallback: F,
+    remember: (() => void) | undefined,
+    command: () => Promise<T>,
+  ): Promise<T | F> {
+    if (this.#health === 'starting') await this.settled();
+    if (!this.sendable) {
+      remember?.();
+      return fallback;
+    }
+    try {
+      return await command();
+    } catch (error) {
+      if (this.failed(error)) remember?.();
+      return fallback;
+    }
+  }
+
+  /**
+   * A command failed. A reply error (wrong type, out of memory) is Redis answering: nothing
+   * to trip. Anything else means Redis is out of reach: degraded until it reconnects, and
+   * true, so that the change is kept for replay.
+   */
+  private failed(error: unknown): boolean {
+    this.#failures++;
+    if (isReplyError(error)) {
+      this.logError('command', error);
+      return false;
+    }
+    this.degrade(describeRedisError(error));
+    return true;
+  }
+
+  private untrust(keys: string[] | null): void {
+    for (const listener of this.listeners) listener(keys);
+  }
+
+  /**
+   * Makes Redis trustworthy again after a start or a reconnect of either connection: replay
+   * what changed during the outage, (re)point tracking at the current subscriber, then
+   * declare every local copy untrusted, since values may have changed while no invalidation
+   * could reach us. Runs one at a time.
    */
   private recover(): void {
     if (this.closed) return;
@@ -194,29 +232,27 @@ export class RedisTier {
 
   private async runRecovery(): Promise<void> {
     if (this.client.status !== 'ready') return;
-    const wasDegraded = this.degraded;
+    const wasDegraded = this.#health === 'degraded';
     try {
       await this.replayJournal();
-      const tracking = await this.enableTracking();
+      const tracked = (await this.tracking?.enable(this.client)) ?? false;
       // Changes made on this instance while the steps above awaited are still unapplied.
       await this.replayJournal();
       if (this.closed) return;
-      this.options.listener.invalidate(null);
-      this.usable = true;
-      this.degraded = false;
-      this.serveLocal = tracking;
+      this.untrust(null);
+      this.#health = tracked ? 'coherent' : 'bypass';
       // At start, wait for the subscriber too, so the first reads can already use the local tier.
-      if (tracking || !this.options.tracking || this.trackingRefused) this.settleStart();
+      if (tracked || this.tracking === undefined || this.tracking.refused) this.settleStart();
       if (wasDegraded) this.options.logger.info('cache: redis is back (distributed again)');
     } catch (error) {
       // Redis is not trustworthy yet; the journal is kept for the next attempt.
       this.logError('recovery', error as Error);
       if (!isReplyError(error)) {
-        this.lose((error as Error)?.message ?? String(error));
+        this.degrade(describeRedisError(error));
         return;
       }
       // Redis answered but refused a step: stay degraded and try again shortly.
-      this.lose((error as Error).message, { reconnect: false });
+      this.degrade(error.message, { reconnect: false });
       setTimeout(() => this.recover(), 1000).unref();
     }
   }
@@ -224,83 +260,16 @@ export class RedisTier {
   /** Deletes in Redis what changed here while it was away, including changes made meanwhile. */
   private async replayJournal(): Promise<void> {
     const apply = {
-      keys: (keys: string[]) => this.unlinkKeys(keys),
-      pattern: (glob: string) => this.unlinkMatching(glob),
+      keys: (keys: string[]) => unlinkKeys(this.client, this.fullPrefix, keys),
+      pattern: (glob: string) => unlinkMatching(this.client, this.fullPrefix, glob),
     };
     while (!this.journal.isEmpty) await this.journal.replay(apply);
   }
 
-  /** Points tracking at the subscriber's current connection id; false if it cannot be on. */
-  private async enableTracking(): Promise<boolean> {
-    if (!this.options.tracking || this.trackingRefused || this.subscriberId === undefined) {
-      return false;
-    }
-    // Tracking lives on the connection: after a reconnect it is off, and after the
-    // subscriber reconnects it points at a dead id. OFF then ON covers both cases.
-    try {
-      await this.client.call('CLIENT', 'TRACKING', 'OFF');
-      await this.client.call(
-        'CLIENT',
-        'TRACKING',
-        'ON',
-        'REDIRECT',
-        this.subscriberId,
-        'BCAST',
-        'PREFIX',
-        this.prefix,
-        'NOLOOP',
-      );
-      return true;
-    } catch (error) {
-      if (!isReplyError(error)) throw error;
-      this.trackingRefused = true;
-      this.options.logger.warn(
-        `cache: Redis refused CLIENT TRACKING (${error.message}); the local tier is bypassed ` +
-          'while Redis is up, so every read goes to Redis. Redis 6 or later is needed for it.',
-      );
-      return false;
-    }
-  }
-
-  private async onSubscriberReady(subscriber: Redis): Promise<void> {
-    try {
-      const id = await subscriber.client('ID');
-      await subscriber.subscribe(INVALIDATE_CHANNEL);
-      this.subscriberId = String(id);
-      this.recover();
-    } catch (error) {
-      this.logError('subscriber', error as Error);
-      subscriber.disconnect(true);
-    }
-  }
-
-  /** Without the subscriber no invalidation arrives: stop trusting the local tier at once. */
-  private onSubscriberLost(): void {
-    this.subscriberId = undefined;
-    if (!this.degraded) this.serveLocal = false;
-  }
-
-  private onInvalidation(channel: Buffer, message: unknown): void {
-    if (channel.toString() !== INVALIDATE_CHANNEL) return;
-    // A null message means FLUSHDB/FLUSHALL, or that Redis evicted its tracking table.
-    if (!Array.isArray(message)) {
-      this.options.listener.invalidate(null);
-      return;
-    }
-    const keys: string[] = [];
-    for (const raw of message) {
-      const key = String(raw);
-      if (key.startsWith(this.prefix)) keys.push(key.slice(this.prefix.length));
-    }
-    this.options.listener.invalidate(keys);
-  }
-
-  private lose(reason: string, { reconnect = true } = {}): void {
+  private degrade(reason: string, { reconnect = true } = {}): void {
     if (this.closed) return;
-    const wasUp = this.usable || this.starting;
-    this.usable = false;
-    this.degraded = true;
-    this.serveLocal = true;
+    const wasUp = this.#health !== 'degraded';
+    this.#health = 'degraded';
     this.settleStart();
     if (wasUp) {
       this.options.logger.warn(
@@ -313,20 +282,11 @@ export class RedisTier {
     if (reconnect && this.client.status === 'ready') this.client.stream.destroy();
   }
 
-  private settleStart(): void {
-    if (!this.starting) return;
-    this.starting = false;
-    for (const wake of this.startWaiters.splice(0)) wake();
-  }
-
-  private async unlinkKeys(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += UNLINK_BATCH) {
-      await this.client.unlink(...keys.slice(i, i + UNLINK_BATCH).map((k) => this.prefix + k));
-    }
-  }
-
   private logError(where: string, error: Error): void {
-    if (this.closed || !this.logs.allow(`${where}:${error.message}`)) return;
-    this.options.logger.error(`cache: redis ${where} error: ${error.message}`);
+    if (this.closed) return;
+    this.errorLog.error(
+      `${where}:${error.message}`,
+      `cache: redis ${where} error: ${error.message}`,
+    );
   }
 }

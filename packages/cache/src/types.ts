@@ -1,9 +1,5 @@
-/** Any logger with these three methods: console, pino, winston. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+// One logger contract for every Bancada package.
+export type { Logger } from '@bancada/internal';
 
 /** Which backend a cache runs on. */
 export type CacheMode = 'memory' | 'redis';
