@@ -47,7 +47,7 @@ describe('npm start (node dist/server.js)', () => {
         () =>
           /PDV app: http:\/\/localhost:\d+/.test(first.output()) &&
           first.output().includes('realtime: local'),
-        30_000,
+        60_000,
       );
       const out = first.output();
       const url = /PDV app: (http:\/\/localhost:\d+)/.exec(out)![1]!;
@@ -72,5 +72,5 @@ describe('npm start (node dist/server.js)', () => {
     } finally {
       if (first.child.exitCode === null) first.child.kill('SIGKILL');
     }
-  });
+  }, 90_000); // an embedded Postgres starts slowly on a busy machine
 });

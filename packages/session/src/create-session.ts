@@ -12,7 +12,7 @@ import {
 import { resolveSessionOptions, type SessionOptions } from './options.js';
 import { quietTouch } from './quiet-touch.js';
 import { ensureTableBeforeUse } from './session-table.js';
-import { type StoreHealth, watchStore } from './store-metrics.js';
+import { type StoreHealth, sessionMetrics, watchStore } from './store-metrics.js';
 import { sendUnavailable } from './unavailable.js';
 import { endOlderSessions } from './user-sessions.js';
 
@@ -77,7 +77,9 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
   let embedded: EmbeddedPostgres | undefined;
   let warnedTrustProxy = false;
   let closing: Promise<void> | undefined;
-  let health: StoreHealth | undefined;
+  // Degraded until the store is up (the embedded Postgres takes a few seconds at start).
+  const health: StoreHealth = { degraded: true };
+  const metrics = o.registry ? sessionMetrics(o.registry, health) : undefined;
   const cookie = {
     httpOnly: true,
     sameSite: o.sameSite,
@@ -112,7 +114,8 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     });
     ensureTableBeforeUse(store, pool, o.tableName);
     touches = quietTouch(store, o.maxAge, o.refreshWhenRemaining);
-    health = watchStore(store, o.registry);
+    health.degraded = false;
+    watchStore(store, health, metrics);
     inner = session({
       store,
       secret: o.secret,
@@ -183,7 +186,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
     mode,
     cookieName: o.cookieName,
     ready,
-    health: () => ({ mode, degraded: health?.degraded ?? true }),
+    health: () => ({ mode, degraded: health.degraded }),
     async readSession(req: IncomingMessage) {
       await ready;
       type Loaded = { session?: session.SessionData; sessionID?: string };
@@ -213,6 +216,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
       closing ??= (async () => {
         await ready.catch(() => {});
         store?.close();
+        metrics?.unregister();
         await ownedPool?.end();
         await embedded?.close();
       })();
