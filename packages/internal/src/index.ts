@@ -7,6 +7,7 @@ export {
   type RejectionReason,
 } from './connection-gate.js';
 export { type Logger, resolveLogger, silentLogger } from './logger.js';
+export { checkRedisSource, checkWholeNumbers } from './option-checks.js';
 export {
   closeOwnConnection,
   describeRedisError,
