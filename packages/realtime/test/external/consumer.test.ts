@@ -27,11 +27,12 @@ describe('the packed package', () => {
         'dist/client.js',
         'dist/client.cjs',
         'dist/client.d.ts',
-        'dist/worker-cli.js',
         'README.md',
       ]),
     );
     expect(packed().files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+    // The persistence worker and its command are @bancada/worker's.
+    expect(packed().files.filter((f) => f.includes('worker'))).toEqual([]);
   });
 
   it('works with import (ESM)', () => {

@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { silentLogger, ThrottledLog } from '@bancada/internal';
+import { type Logger, silentLogger, ThrottledLog } from '@bancada/internal';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import type { Logger } from '../types.js';
 import { Backoff, sleep, within } from './backoff.js';
 import { type EventRow, parseEntries, type StreamEntry } from './entries.js';
 import { PersistenceWorkerClosedError } from './errors.js';

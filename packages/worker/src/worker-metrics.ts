@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
+import { WorkerOptionError } from './errors.js';
 import type { PersistenceWorkerStats } from './types.js';
 
 /** What the worker reports to while it runs. */
@@ -29,7 +29,7 @@ export function registerWorkerMetrics(
   stats: () => PersistenceWorkerStats,
 ): WorkerMetrics {
   if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       'a persistence worker already reports to this registry: give each worker its own registry',
     );
   }
