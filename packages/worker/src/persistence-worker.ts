@@ -1,8 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import { type Logger, silentLogger, ThrottledLog } from '@bancada/internal';
+import {
+  Backoff,
+  closeOwnConnection,
+  describeRedisError,
+  type Logger,
+  sleep,
+  ThrottledLog,
+  within,
+} from '@bancada/internal';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { Backoff, sleep, within } from './backoff.js';
 import { type EventRow, parseEntries, type StreamEntry } from './entries.js';
 import { PersistenceWorkerClosedError } from './errors.js';
 import { LatencyWindow } from './latency-window.js';
@@ -13,7 +20,6 @@ import {
   resolveWorkerOptions,
 } from './options.js';
 import {
-  closeConnection,
   entriesOfClaim,
   entriesOfRead,
   isNoGroup,
@@ -60,7 +66,7 @@ interface Connections {
 class StreamPersister implements PersistenceWorker {
   private readonly sql: TableSql;
   private readonly stopping = new AbortController();
-  private readonly logs = new ThrottledLog(silentLogger);
+  private readonly logs: ThrottledLog;
   private readonly latency = new LatencyWindow();
   private readonly writeBackoff: Backoff;
   private readonly redisBackoff: Backoff;
@@ -107,6 +113,7 @@ class StreamPersister implements PersistenceWorker {
 
   constructor(private readonly o: ResolvedWorkerOptions) {
     this.log = o.logger;
+    this.logs = new ThrottledLog(o.logger);
     this.sql = tableSql(o.table);
     this.tableReady = !o.createTable;
     this.writeBackoff = new Backoff(o.backoffMs[0], o.backoffMs[1]);
@@ -123,7 +130,7 @@ class StreamPersister implements PersistenceWorker {
     const reader = openConnection(o.redis, `bancada-worker-read:${o.consumer}`);
     const control = openConnection(o.redis, `bancada-worker:${o.consumer}`);
     for (const connection of [reader, control]) {
-      connection.on('error', (error: Error) => this.logError('redis', error.message));
+      connection.on('error', (error: Error) => this.logError('redis', describeRedisError(error)));
       connection.on('close', () => this.noteRedis());
       connection.on('ready', () => this.noteRedis());
     }
@@ -200,7 +207,7 @@ class StreamPersister implements PersistenceWorker {
       await this.loop;
     }
     if (c) {
-      await Promise.all([closeConnection(c.reader), closeConnection(c.control)]);
+      await Promise.all([closeOwnConnection(c.reader), closeOwnConnection(c.control)]);
       if (this.o.pool === undefined) await c.pool.end().catch(() => {});
       c.pool.off('error', this.onPoolError);
     }
@@ -227,7 +234,7 @@ class StreamPersister implements PersistenceWorker {
           this.groupReady = false;
           this.ownHistoryFrom = '0-0';
         }
-        this.logError('redis', (error as Error).message);
+        this.logError('redis', describeRedisError(error));
         await sleep(this.redisBackoff.next(), signal);
       }
     }
@@ -346,12 +353,11 @@ class StreamPersister implements PersistenceWorker {
     if (taken.length === 0) return;
     this.counts.claimed += taken.length;
     this.hold(taken);
-    if (this.logs.allow('claim')) {
-      this.log.info(
-        `realtime worker: took over ${taken.length} entries of ${o.stream} left pending ` +
-          `for over ${o.claimMinIdleMs} ms (${this.counts.claimed} so far)`,
-      );
-    }
+    this.logs.info(
+      'claim',
+      `realtime worker: took over ${taken.length} entries of ${o.stream} left pending ` +
+        `for over ${o.claimMinIdleMs} ms (${this.counts.claimed} so far)`,
+    );
   }
 
   /** Entries deleted from the stream while pending (trimmed): nothing left to write. */
@@ -362,8 +368,8 @@ class StreamPersister implements PersistenceWorker {
   }
 
   private warnGone(count: number): void {
-    if (!this.logs.allow('gone')) return;
-    this.log.warn(
+    this.logs.warn(
+      'gone',
       `realtime worker: ${count} pending entries were deleted from ${this.o.stream} before ` +
         'they could be written (trimmed with MAXLEN?): they are lost',
     );
@@ -402,7 +408,7 @@ class StreamPersister implements PersistenceWorker {
       // If this fails, the ids stay in `unacked` and the next round acknowledges them.
       await this.acknowledge().catch((error: Error) => {
         this.counts.redisErrors++;
-        this.logError('redis', error.message);
+        this.logError('redis', describeRedisError(error));
       });
     } catch (error) {
       // Not expected (a bug, or a test hook that threw): the batch stays pending in Redis.
@@ -553,7 +559,7 @@ class StreamPersister implements PersistenceWorker {
         break;
       } catch (error) {
         this.counts.redisErrors++;
-        this.logError('redis', (error as Error).message);
+        this.logError('redis', describeRedisError(error));
         if (signal.aborted) return false;
         await sleep(this.flushBackoff.next(), signal);
         if (signal.aborted) return false;
@@ -561,13 +567,12 @@ class StreamPersister implements PersistenceWorker {
     }
     this.unacked.push(...items.map(({ entry }) => entry.id));
     this.counts.deadLettered += items.length;
-    if (this.logs.allow('dead-letter')) {
-      const first = items[0]!;
-      this.log.warn(
-        `realtime worker: moved ${items.length} entries of ${o.stream} to ${o.deadLetterStream}, ` +
-          `the first ${first.entry.id} (${first.reason}); ${this.counts.deadLettered} so far`,
-      );
-    }
+    const first = items[0]!;
+    this.logs.warn(
+      'dead-letter',
+      `realtime worker: moved ${items.length} entries of ${o.stream} to ${o.deadLetterStream}, ` +
+        `the first ${first.entry.id} (${first.reason}); ${this.counts.deadLettered} so far`,
+    );
     return true;
   }
 
@@ -626,8 +631,8 @@ class StreamPersister implements PersistenceWorker {
   }
 
   private logError(topic: string, message: string): void {
-    if (this.closing || !this.logs.allow(`${topic}:${message}`)) return;
-    this.log.error(`realtime worker: ${topic} error: ${message}`);
+    if (this.closing) return;
+    this.logs.error(`${topic}:${message}`, `realtime worker: ${topic} error: ${message}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { closeOwnConnection, openOwnConnection } from '@bancada/internal';
+import { openOwnConnection } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { StreamEntry } from './entries.js';
 
@@ -10,8 +10,6 @@ import type { StreamEntry } from './entries.js';
 export function openConnection(source: string | Redis | RedisOptions, name: string): Redis {
   return openOwnConnection(source, { name, maxRetryDelayMs: 2000, connectTimeoutMs: 5000 });
 }
-
-export const closeConnection = closeOwnConnection;
 
 /** Resolves true once `connection` is ready, or false as soon as `signal` aborts. */
 export function whenReady(connection: Redis, signal: AbortSignal): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { claimRegistry } from '@bancada/internal';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { WorkerOptionError } from './errors.js';
 import type { PersistenceWorkerStats } from './types.js';
@@ -28,11 +29,12 @@ export function registerWorkerMetrics(
   registry: Registry,
   stats: () => PersistenceWorkerStats,
 ): WorkerMetrics {
-  if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
-    throw new WorkerOptionError(
-      'a persistence worker already reports to this registry: give each worker its own registry',
-    );
-  }
+  const release = claimRegistry(
+    registry,
+    'persistence worker',
+    undefined,
+    (message) => new WorkerOptionError(message),
+  );
   const gauge = (name: string, help: string, read: (s: PersistenceWorkerStats) => number) =>
     new Gauge({
       name,
@@ -106,6 +108,7 @@ export function registerWorkerMetrics(
     },
     unregister: () => {
       for (const name of NAMES) registry.removeSingleMetric(name);
+      release();
     },
   };
 }
