@@ -18,5 +18,6 @@ export {
 } from './redis-connection.js';
 export { type Refusal, refusalOf, refuseRequest, refuseUpgrade } from './refusal.js';
 export { claimRegistry, claimsOf } from './registry.js';
+export { type ScrapedMetrics, scrapedFrom } from './scraped-metrics.js';
 export { ThrottledLog } from './throttled-log.js';
 export { type Admitted, type UpgradeTarget, upgradeThrough } from './upgrade.js';

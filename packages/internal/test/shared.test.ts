@@ -8,6 +8,7 @@ import {
   claimRegistry,
   once,
   resolveLogger,
+  scrapedFrom,
   silentLogger,
   ThrottledLog,
   TimeoutError,
@@ -85,6 +86,21 @@ describe('option checks', () => {
       'a must be a whole number of at least 1, got 1.5',
     );
     expect(() => checkWholeNumbers({ a: 0 }, ['a'], invalid)).toThrow(TypeError);
+  });
+});
+
+describe('scrapedFrom', () => {
+  it('reads counters and gauges from the stats at each scrape', async () => {
+    const registry = new Registry();
+    const stats = { sent: 3, open: 2 };
+    const { counter, gauge } = scrapedFrom(registry, () => stats);
+    counter('test_sent_total', 'Sent.', (s) => s.sent);
+    gauge('test_open', 'Open.', (s) => s.open);
+    const read = async () => (await registry.metrics()).split('\n');
+    expect(await read()).toEqual(expect.arrayContaining(['test_sent_total 3', 'test_open 2']));
+    stats.sent = 5;
+    stats.open = 0;
+    expect(await read()).toEqual(expect.arrayContaining(['test_sent_total 5', 'test_open 0']));
   });
 });
 

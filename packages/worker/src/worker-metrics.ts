@@ -1,5 +1,5 @@
-import { claimRegistry } from '@bancada/internal';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { claimRegistry, scrapedFrom } from '@bancada/internal';
+import { Histogram, type Registry } from 'prom-client';
 import { WorkerOptionError } from './errors.js';
 import type { PersistenceWorkerStats } from './types.js';
 
@@ -35,25 +35,7 @@ export function registerWorkerMetrics(
     undefined,
     (message) => new WorkerOptionError(message),
   );
-  const gauge = (name: string, help: string, read: (s: PersistenceWorkerStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(stats()));
-      },
-    });
-  const counter = (name: string, help: string, read: (s: PersistenceWorkerStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(stats()));
-      },
-    });
+  const { counter, gauge } = scrapedFrom(registry, stats);
   gauge(
     'bancada_realtime_worker_pending',
     'Entries delivered to the consumer group and not acknowledged yet (all consumers).',
