@@ -1,4 +1,4 @@
-import { usePackedPackage } from '@bancada/testkit';
+import { BUILD_FILES, unbuiltFiles, usePackedPackage } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 
 // The package as a user gets it: packed, installed in an empty project, loaded with
@@ -20,17 +20,13 @@ describe('the packed package', () => {
   it('ships only the build, with types for both formats', () => {
     expect(packed().files).toEqual(
       expect.arrayContaining([
-        'dist/index.js',
-        'dist/index.cjs',
-        'dist/index.d.ts',
-        'dist/index.d.cts',
+        ...BUILD_FILES,
         'dist/client.js',
         'dist/client.cjs',
         'dist/client.d.ts',
-        'README.md',
       ]),
     );
-    expect(packed().files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+    expect(unbuiltFiles(packed().files)).toEqual([]);
     // The persistence worker and its command are @bancada/worker's.
     expect(packed().files.filter((f) => f.includes('worker'))).toEqual([]);
   });
