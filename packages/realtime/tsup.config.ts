@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 import base from '../../tsup.config.base.js';
 
-/** The hub, the client SDK (no dependencies, for browsers and Node) and the worker CLI. */
+/** The hub and the client SDK (no dependencies, for browsers and Node). */
 export default defineConfig({
   ...base,
   // No shared chunks: the client SDK is one file of its own, with nothing of the server's
@@ -10,6 +10,5 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     client: 'src/client/index.ts',
-    'worker-cli': 'src/worker/cli.ts',
   },
 });

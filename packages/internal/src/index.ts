@@ -14,8 +14,8 @@ export {
   SoleLeadership,
 } from './lease.js';
 export { type Logger, resolveLogger, silentLogger } from './logger.js';
+export { checkRedisSource, checkWholeNumbers } from './option-checks.js';
 export {
-  checkRedisSource,
   closeOwnConnection,
   describeRedisError,
   isRedisClient,
@@ -25,5 +25,6 @@ export {
 } from './redis-connection.js';
 export { type Refusal, refusalOf, refuseRequest, refuseUpgrade } from './refusal.js';
 export { claimRegistry, claimsOf } from './registry.js';
+export { type ScrapedMetrics, scrapedFrom } from './scraped-metrics.js';
 export { ThrottledLog } from './throttled-log.js';
 export { type Admitted, type UpgradeTarget, upgradeThrough } from './upgrade.js';

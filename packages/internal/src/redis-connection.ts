@@ -14,28 +14,6 @@ export function isRedisClient(value: unknown): value is Redis {
   );
 }
 
-/**
- * Throws `invalid`'s error unless `redis` (when given) is a redis:// or rediss:// URL, an
- * ioredis client or its options (`orFalse`: or false, for "no Redis").
- */
-export function checkRedisSource(
-  redis: unknown,
-  { orFalse }: { orFalse: boolean },
-  invalid: (message: string) => Error,
-): void {
-  if (redis === undefined) return;
-  if (typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
-    throw invalid(
-      orFalse
-        ? 'redis must be a redis:// URL, an ioredis client, ioredis options or false'
-        : 'redis must be a redis:// URL, an ioredis client or options',
-    );
-  }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw invalid(`redis URL must start with redis:// or rediss://, got "${redis}"`);
-  }
-}
-
 /** How one of a package's own connections behaves where the packages differ. */
 export interface OwnConnectionOptions {
   /** CLIENT SETNAME, to tell the connections apart in CLIENT LIST. */

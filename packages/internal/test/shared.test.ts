@@ -3,9 +3,12 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
   atMost,
+  checkRedisSource,
+  checkWholeNumbers,
   claimRegistry,
   once,
   resolveLogger,
+  scrapedFrom,
   silentLogger,
   ThrottledLog,
   TimeoutError,
@@ -61,6 +64,43 @@ describe('resolveLogger', () => {
     expect(() => resolveLogger({ info() {} } as never, invalid)).toThrow(
       'logger must have info, warn and error methods, or be false',
     );
+  });
+});
+
+describe('option checks', () => {
+  it('take a redis:// URL, a client or options, and name what they refuse', () => {
+    checkRedisSource(undefined, invalid);
+    checkRedisSource('rediss://cache.example:6380', invalid);
+    checkRedisSource({ host: '127.0.0.1' }, invalid);
+    expect(() => checkRedisSource('localhost:6379', invalid)).toThrow(
+      'redis URL must start with redis:// or rediss://, got "localhost:6379"',
+    );
+    expect(() => checkRedisSource(6379, invalid, { orFalse: true })).toThrow(
+      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
+    );
+  });
+
+  it('take whole numbers of at least 1 only', () => {
+    checkWholeNumbers({ a: 1, b: 500 }, ['a', 'b'], invalid);
+    expect(() => checkWholeNumbers({ a: 1.5 }, ['a'], invalid)).toThrow(
+      'a must be a whole number of at least 1, got 1.5',
+    );
+    expect(() => checkWholeNumbers({ a: 0 }, ['a'], invalid)).toThrow(TypeError);
+  });
+});
+
+describe('scrapedFrom', () => {
+  it('reads counters and gauges from the stats at each scrape', async () => {
+    const registry = new Registry();
+    const stats = { sent: 3, open: 2 };
+    const { counter, gauge } = scrapedFrom(registry, () => stats);
+    counter('test_sent_total', 'Sent.', (s) => s.sent);
+    gauge('test_open', 'Open.', (s) => s.open);
+    const read = async () => (await registry.metrics()).split('\n');
+    expect(await read()).toEqual(expect.arrayContaining(['test_sent_total 3', 'test_open 2']));
+    stats.sent = 5;
+    stats.open = 0;
+    expect(await read()).toEqual(expect.arrayContaining(['test_sent_total 5', 'test_open 0']));
   });
 });
 

@@ -236,7 +236,7 @@ function resolveClient(options: PgBridgeOptions, env: NodeJS.ProcessEnv): pg.Cli
 }
 
 function validate(o: ResolvedPgBridgeOptions): void {
-  checkRedisSource(o.redis, { orFalse: true }, invalid);
+  checkRedisSource(o.redis, invalid, { orFalse: true });
   // Renewed every third: below this a busy event loop would lose the lease all the time.
   if (!Number.isInteger(o.leaseMs) || o.leaseMs < 300) {
     throw new PgBridgeOptionError(

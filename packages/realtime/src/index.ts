@@ -20,11 +20,3 @@ export type {
   Principal,
   Rejection,
 } from './types.js';
-export {
-  createPersistenceWorker,
-  type PersistenceWorker,
-  PersistenceWorkerClosedError,
-  type PersistenceWorkerOptions,
-  type PersistenceWorkerStats,
-  type PersistenceWorkerTestHooks,
-} from './worker/index.js';

@@ -1,5 +1,5 @@
-import { claimRegistry } from '@bancada/internal';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { claimRegistry, scrapedFrom } from '@bancada/internal';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import { RealtimeOptionError } from './errors.js';
 import type { HubStats } from './types.js';
 
@@ -32,16 +32,7 @@ const NAMES = [
  */
 export function registerHubMetrics(registry: Registry, stats: () => HubStats): HubMetrics {
   const release = claimRegistry(registry, 'hub', undefined, (m) => new RealtimeOptionError(m));
-  const counter = (name: string, help: string, read: (s: HubStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(stats()));
-      },
-    });
+  const { counter, gauge } = scrapedFrom(registry, stats);
   new Gauge({
     name: 'bancada_realtime_connections',
     help: 'Clients connected to this instance, by transport.',
@@ -103,14 +94,11 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'Resumes answered with a gap instead of a replay, for coming too often.',
     (s) => s.replaysRefused,
   );
-  new Gauge({
-    name: 'bancada_realtime_degraded',
-    help: "1 while Redis is unreachable and events reach this instance's clients only.",
-    registers: [registry],
-    collect() {
-      this.set(stats().degraded ? 1 : 0);
-    },
-  });
+  gauge(
+    'bancada_realtime_degraded',
+    "1 while Redis is unreachable and events reach this instance's clients only.",
+    (s) => (s.degraded ? 1 : 0),
+  );
   const latency = new Histogram({
     name: 'bancada_realtime_broadcast_latency_seconds',
     help: "From an event's timestamp to its write on the last local socket of its room.",

@@ -22,7 +22,13 @@ export {
   upgradeRefusal,
 } from './hub-fixtures.js';
 export { cleanupPrefix, keyPrefix } from './key-prefix.js';
-export { installPacked, type PackedPackage, usePackedPackage } from './packed-package.js';
+export {
+  BUILD_FILES,
+  installPacked,
+  type PackedPackage,
+  unbuiltFiles,
+  usePackedPackage,
+} from './packed-package.js';
 export { type PrivateRedis, startRedis } from './private-redis.js';
 export { recordingLogger } from './recording-logger.js';
 export { assertRedisAnswers, redisUrl } from './redis-url.js';

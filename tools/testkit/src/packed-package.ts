@@ -5,6 +5,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
+/** What every package's tarball holds: its build in both formats, with types, and its README. */
+export const BUILD_FILES: readonly string[] = [
+  'dist/index.js',
+  'dist/index.cjs',
+  'dist/index.d.ts',
+  'dist/index.d.cts',
+  'README.md',
+];
+
+/** The files of a tarball that are sources or tests, which a package must not ship. */
+export function unbuiltFiles(files: readonly string[]): string[] {
+  return files.filter((file) => file.startsWith('src/') || file.startsWith('test/'));
+}
+
 /** A package as a user gets it: packed, and installed from the tarball in an empty project. */
 export interface PackedPackage {
   /** Paths in the tarball, as `npm pack` lists them. */

@@ -1,4 +1,5 @@
-import { usePackedPackage } from '@bancada/testkit';
+import { existsSync } from 'node:fs';
+import { BUILD_FILES, unbuiltFiles, usePackedPackage } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 
 // The package as a user gets it: packed, installed in an empty project, loaded with
@@ -20,18 +21,15 @@ describe('the packed package', () => {
   it('ships only the build, with types for both formats', () => {
     expect(packed().files).toEqual(
       expect.arrayContaining([
-        'dist/index.js',
-        'dist/index.cjs',
-        'dist/index.d.ts',
-        'dist/index.d.cts',
+        ...BUILD_FILES,
         'dist/client.js',
         'dist/client.cjs',
         'dist/client.d.ts',
-        'dist/worker-cli.js',
-        'README.md',
       ]),
     );
-    expect(packed().files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+    expect(unbuiltFiles(packed().files)).toEqual([]);
+    // The persistence worker and its command are @bancada/worker's.
+    expect(packed().files.filter((f) => f.includes('worker'))).toEqual([]);
   });
 
   it('works with import (ESM)', () => {
@@ -61,5 +59,11 @@ describe('the packed package', () => {
       "const { connect } = require('@bancada/realtime/client');\nconsole.log(typeof connect);",
     );
     expect([esm.trim(), cjs.trim()]).toEqual(['function', 'function']);
+  });
+
+  it('installs no pg: the NOTIFY bridge and the worker are packages of their own', () => {
+    const project = packed().run('where.cjs', 'console.log(process.cwd())').trim();
+    expect(existsSync(`${project}/node_modules/ws`)).toBe(true);
+    expect(existsSync(`${project}/node_modules/pg`)).toBe(false);
   });
 });

@@ -1,12 +1,12 @@
-// The persistence worker of @bancada/realtime, end to end: N pre-built envelopes XADDed to a
+// The persistence worker of @bancada/worker, end to end: N pre-built envelopes XADDed to a
 // Redis Stream, timed until every one is committed to Postgres and acknowledged, with batches
 // of 100 and 1,000 and with 1 and 2 workers, each worker a `bancada-worker` process (the
-// built CLI, packages/realtime/dist/worker-cli.js). For scale, the same with a naive worker:
-// one INSERT and one XACK per entry.
+// package's bin, built). For scale, the same with a naive worker: one INSERT and one XACK per
+// entry.
 //
-//   npm run build && node bench/realtime-worker/run.mjs            # about 2 minutes on 2 cores
-//   node bench/realtime-worker/run.mjs --quick                     # about 30 seconds
-//   node bench/realtime-worker/run.mjs --n=100000 --rounds=3 --redis-port=6393
+//   npm run build && npm run bench -- worker                       # about 2.5 minutes on 2 cores
+//   npm run bench -- worker --quick                                # about 30 seconds
+//   node bench/worker/run.mjs --n=100000 --rounds=3 --redis-port=6393
 //
 // It starts its own redis-server (--save "" --appendonly no) on --redis-port (default 6393; it
 // refuses a port something already answers on) and stops only that one; it creates a fresh
@@ -14,30 +14,43 @@
 // Every step has a time limit, and the whole run stops by itself.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, connect as netConnect } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { fmt, median } from '../lib/measure.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(here, '../../packages/realtime/dist/worker-cli.js');
+/** The `bancada-worker` bin, as the package declares it. */
+const CLI = (() => {
+  const manifest = createRequire(import.meta.url).resolve('@bancada/worker/package.json');
+  const { bin } = JSON.parse(readFileSync(manifest, 'utf8'));
+  return resolve(dirname(manifest), bin['bancada-worker']);
+})();
 const SERVER_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function option(name, dflt) {
-  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (hit === undefined) return dflt;
-  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
+let N;
+let ROUNDS;
+let NAIVE_N;
+let REDIS_PORT;
+
+/** Reads `--quick`, `--n=`, `--rounds=`, `--naive-n=` and `--redis-port=` from `args`. */
+function configure(args) {
+  const option = (name, dflt) => {
+    const hit = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (hit === undefined) return dflt;
+    return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
+  };
+  const quick = option('quick', false) === true;
+  N = Number(option('n', quick ? 20_000 : 100_000));
+  ROUNDS = Number(option('rounds', quick ? 1 : 3));
+  NAIVE_N = Number(option('naive-n', quick ? 5_000 : 20_000));
+  REDIS_PORT = Number(option('redis-port', 6393));
 }
 
-const QUICK = option('quick', false) === true;
-const N = Number(option('n', QUICK ? 20_000 : 100_000));
-const ROUNDS = Number(option('rounds', QUICK ? 1 : 3));
-const NAIVE_N = Number(option('naive-n', QUICK ? 5_000 : 20_000));
-const REDIS_PORT = Number(option('redis-port', 6393));
 const RUN_LIMIT_MS = 120_000;
 const TOTAL_LIMIT_MS = 15 * 60_000;
 const CONFIGS = [
@@ -470,12 +483,20 @@ async function main() {
   }
 }
 
-if (process.argv[2] === '--naive-worker') {
-  await naiveWorker();
-} else {
+/** `npm run bench -- worker [--quick] [--n=...]`. */
+export async function run(args = []) {
+  configure(args);
   guard();
-  await main().catch((error) => {
-    console.error(`bench failed: ${error.stack ?? error}`);
-    process.exitCode = 1;
-  });
+  await main();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv[2] === '--naive-worker') {
+    await naiveWorker();
+  } else {
+    await run(process.argv.slice(2)).catch((error) => {
+      console.error(`bench failed: ${error.stack ?? error}`);
+      process.exitCode = 1;
+    });
+  }
 }

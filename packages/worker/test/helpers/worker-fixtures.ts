@@ -17,11 +17,11 @@ export async function bundleWorkerScripts(): Promise<{
   remove(): Promise<void>;
 }> {
   const scripts = await bundleScripts(packageDir, {
-    'worker-cli': 'src/worker/cli.ts',
+    cli: 'src/cli.ts',
     'worker-child': 'test/helpers/worker-child.ts',
   });
   return {
-    cli: scripts.paths['worker-cli']!,
+    cli: scripts.paths.cli!,
     child: scripts.paths['worker-child']!,
     remove: () => scripts.remove(),
   };

@@ -1,3 +1,5 @@
+import { parseJsonObject, restaurantRoom } from '@bancada/internal/wire';
+
 /** One entry of a Redis Stream as XREADGROUP returns it: its id and its field/value list. */
 export interface StreamEntry {
   id: string;
@@ -46,23 +48,15 @@ export function parseEntries(entries: readonly StreamEntry[], field: string): Pa
 function rowOf(entry: StreamEntry, field: string): EventRow | string {
   const text = fieldValue(entry.fields, field);
   if (text === undefined) return `no "${field}" field`;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return 'not a JSON object';
-  }
-  const v = value as Record<string, unknown>;
+  const v = parseJsonObject(text);
+  if (typeof v === 'string') return v;
   const id = typeof v.id === 'string' || typeof v.id === 'number' ? String(v.id) : '';
   if (id.length === 0) return 'no id';
   if (typeof v.eventType !== 'string' || v.eventType.length === 0) return 'no eventType';
   let room: string | null = null;
   if (typeof v.room === 'string' && v.room.length > 0) room = v.room;
   else if (typeof v.restaurantId === 'string' || typeof v.restaurantId === 'number') {
-    room = `restaurant:${v.restaurantId}`;
+    room = restaurantRoom(v.restaurantId);
   }
   return {
     id,

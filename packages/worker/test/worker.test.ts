@@ -14,8 +14,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseCliConfig } from '../src/worker/cli-config.js';
-import { createPersistenceWorker, type PersistenceWorkerOptions } from '../src/worker/index.js';
+import { parseCliConfig } from '../src/cli-config.js';
+import { createPersistenceWorker, type PersistenceWorkerOptions } from '../src/index.js';
 import {
   acknowledgedIds,
   addEvents,
@@ -361,7 +361,8 @@ describe('createPersistenceWorker', () => {
         createPersistenceWorker({ ...base, ...options } as PersistenceWorkerOptions),
       ).toThrow(
         expect.objectContaining({
-          name: 'RealtimeOptionError',
+          name: 'WorkerOptionError',
+          code: 'BANCADA_WORKER_INVALID_OPTION',
           message: expect.stringMatching(message),
         }),
       );

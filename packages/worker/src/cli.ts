@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
-import { CliUsageError, parseCliConfig, USAGE, withFlagHint } from './cli-config.js';
+import { parseCliConfig, USAGE, withFlagHint } from './cli-config.js';
+import { CliUsageError, WorkerOptionError } from './errors.js';
 import { createPersistenceWorker } from './persistence-worker.js';
 import type { PersistenceWorker } from './types.js';
 
-/** `bancada-worker`: the persistence worker as a process of its own. See docs/worker.md. */
+/** `bancada-worker`: the persistence worker as a process of its own. See the README. */
 async function main(): Promise<void> {
   let worker: PersistenceWorker;
   let metricsPort: number | undefined;
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
       registry: metricsPort === undefined ? undefined : registry,
     });
   } catch (error) {
-    if (error instanceof CliUsageError || error instanceof RealtimeOptionError) {
+    if (error instanceof CliUsageError || error instanceof WorkerOptionError) {
       process.stderr.write(
         `bancada-worker: ${withFlagHint(error.message)}\nRun bancada-worker --help for the options.\n`,
       );

@@ -1,15 +1,6 @@
 import { parseArgs } from 'node:util';
+import { CliUsageError } from './errors.js';
 import type { PersistenceWorkerOptions } from './options.js';
-
-/** Bad flags or environment for `bancada-worker`: the CLI prints the message and exits 2. */
-export class CliUsageError extends Error {
-  readonly code = 'BANCADA_WORKER_USAGE' as const;
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliUsageError';
-  }
-}
 
 /** What the CLI runs: the worker's options, and where to serve metrics if anywhere. */
 export type CliConfig =

@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
+import { claimRegistry, scrapedFrom } from '@bancada/internal';
+import { Histogram, type Registry } from 'prom-client';
+import { WorkerOptionError } from './errors.js';
 import type { PersistenceWorkerStats } from './types.js';
 
 /** What the worker reports to while it runs. */
@@ -28,30 +29,13 @@ export function registerWorkerMetrics(
   registry: Registry,
   stats: () => PersistenceWorkerStats,
 ): WorkerMetrics {
-  if (registry.getSingleMetric(NAMES[0]!) !== undefined) {
-    throw new RealtimeOptionError(
-      'a persistence worker already reports to this registry: give each worker its own registry',
-    );
-  }
-  const gauge = (name: string, help: string, read: (s: PersistenceWorkerStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(stats()));
-      },
-    });
-  const counter = (name: string, help: string, read: (s: PersistenceWorkerStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(stats()));
-      },
-    });
+  const release = claimRegistry(
+    registry,
+    'persistence worker',
+    undefined,
+    (message) => new WorkerOptionError(message),
+  );
+  const { counter, gauge } = scrapedFrom(registry, stats);
   gauge(
     'bancada_realtime_worker_pending',
     'Entries delivered to the consumer group and not acknowledged yet (all consumers).',
@@ -106,6 +90,7 @@ export function registerWorkerMetrics(
     },
     unregister: () => {
       for (const name of NAMES) registry.removeSingleMetric(name);
+      release();
     },
   };
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { checkRedisSource, checkWholeNumbers, type Logger, resolveLogger } from '@bancada/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import { RealtimeOptionError } from '../errors.js';
-import type { Logger } from '../types.js';
-import { checkRedisSource, checkWholeNumbers, resolveLogger } from '../validate.js';
+import { WorkerOptionError } from './errors.js';
+
+const invalid = (message: string) => new WorkerOptionError(message);
 
 /** Options of `createPersistenceWorker()`. */
 export interface PersistenceWorkerOptions {
@@ -45,7 +46,7 @@ export interface PersistenceWorkerOptions {
   table?: string;
   /**
    * Creates the table (and its `(room, ts)` index) if it is missing. `false` when migrations
-   * own the schema: the table must then have the columns documented in docs/worker.md.
+   * own the schema: the table must then have the columns documented in the README.
    * @default true
    */
   createTable?: boolean;
@@ -154,7 +155,7 @@ const TABLE_NAME = /^(?:[a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/;
 const MAX_BATCH_SIZE = 10_000;
 
 /**
- * Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what
+ * Merges defaults (after dropping undefined) and throws a WorkerOptionError for what
  * cannot work; logs a warning for what works badly.
  */
 export function resolveWorkerOptions(
@@ -162,7 +163,7 @@ export function resolveWorkerOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedWorkerOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       'createPersistenceWorker() needs an options object with at least `stream`',
     );
   }
@@ -193,7 +194,7 @@ export function resolveWorkerOptions(
     deadLetterMaxLen: given.deadLetterMaxLen ?? 100_000,
     statsIntervalMs: given.statsIntervalMs ?? 5000,
     registry: given.registry,
-    logger: resolveLogger(given.logger),
+    logger: resolveLogger(given.logger, invalid),
     testHooks: given.testHooks ?? {},
   };
   validate(resolved, given);
@@ -203,25 +204,25 @@ export function resolveWorkerOptions(
 
 function validate(o: ResolvedWorkerOptions, given: PersistenceWorkerOptions): void {
   if (typeof o.stream !== 'string' || o.stream.length === 0) {
-    throw new RealtimeOptionError('stream is required: the name of the Redis Stream to persist');
+    throw new WorkerOptionError('stream is required: the name of the Redis Stream to persist');
   }
   if (o.redis === '') {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       'redis is required: pass a redis:// URL, an ioredis client or options, or set REDIS_URL',
     );
   }
-  checkRedisSource(o.redis, { orFalse: false });
+  checkRedisSource(o.redis, invalid);
   if (given.pool !== undefined && given.connectionString !== undefined) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       'give either pool or connectionString, not both: the worker would not know which to use',
     );
   }
   if (o.pool !== undefined && typeof o.pool.query !== 'function') {
-    throw new RealtimeOptionError('pool must be a pg.Pool (something with a query() method)');
+    throw new WorkerOptionError('pool must be a pg.Pool (something with a query() method)');
   }
   if (o.pool === undefined) {
     if (o.connectionString === '') {
-      throw new RealtimeOptionError(
+      throw new WorkerOptionError(
         'Postgres is required: pass pool or connectionString, or set DATABASE_URL',
       );
     }
@@ -229,49 +230,53 @@ function validate(o: ResolvedWorkerOptions, given: PersistenceWorkerOptions): vo
       typeof o.connectionString !== 'string' ||
       !/^postgres(?:ql)?:\/\//.test(o.connectionString)
     ) {
-      throw new RealtimeOptionError(
+      throw new WorkerOptionError(
         `connectionString must start with postgres:// or postgresql://, got "${redact(String(o.connectionString))}"`,
       );
     }
   }
   for (const name of ['group', 'consumer', 'field', 'deadLetterStream'] as const) {
     if (typeof o[name] !== 'string' || o[name].length === 0) {
-      throw new RealtimeOptionError(`${name} must be a non-empty string`);
+      throw new WorkerOptionError(`${name} must be a non-empty string`);
     }
   }
   if (o.deadLetterStream === o.stream) {
-    throw new RealtimeOptionError('deadLetterStream must not be the stream itself');
+    throw new WorkerOptionError('deadLetterStream must not be the stream itself');
   }
   if (typeof o.table !== 'string' || !TABLE_NAME.test(o.table)) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       `table must be a lowercase SQL identifier (a-z, 0-9, _; not starting with a digit), ` +
         `optionally schema.table, got ${JSON.stringify(o.table)}`,
     );
   }
   if (typeof o.createTable !== 'boolean') {
-    throw new RealtimeOptionError('createTable must be true or false');
+    throw new WorkerOptionError('createTable must be true or false');
   }
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > MAX_BATCH_SIZE) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       `batchSize must be a whole number from 1 to ${MAX_BATCH_SIZE}, got ${o.batchSize}`,
     );
   }
-  checkWholeNumbers(o, [
-    'batchTimeoutMs',
-    'claimMinIdleMs',
-    'claimIntervalMs',
-    'statementTimeoutMs',
-    'deadLetterMaxLen',
-    'statsIntervalMs',
-  ]);
+  checkWholeNumbers(
+    o,
+    [
+      'batchTimeoutMs',
+      'claimMinIdleMs',
+      'claimIntervalMs',
+      'statementTimeoutMs',
+      'deadLetterMaxLen',
+      'statsIntervalMs',
+    ],
+    invalid,
+  );
   const [min, max] = Array.isArray(o.backoffMs) ? o.backoffMs : [Number.NaN, Number.NaN];
   if (!(Number.isFinite(min) && Number.isFinite(max) && min >= 1 && max >= min)) {
-    throw new RealtimeOptionError(
+    throw new WorkerOptionError(
       `backoffMs must be [min, max] milliseconds with 1 <= min <= max, got ${JSON.stringify(o.backoffMs)}`,
     );
   }
   if (typeof o.testHooks !== 'object' || o.testHooks === null) {
-    throw new RealtimeOptionError('testHooks must be an object');
+    throw new WorkerOptionError('testHooks must be an object');
   }
 }
 

@@ -1,7 +1,7 @@
 // Run as a child process by worker.test.ts (bundled first): a persistence worker configured
 // from the environment that SIGKILLs its own process right after its first batch commits,
 // before the entries are acknowledged, as a crash in the worst place would.
-import { createPersistenceWorker } from '../../src/worker/persistence-worker.js';
+import { createPersistenceWorker } from '../../src/persistence-worker.js';
 
 const env = (name: string): string => {
   const value = process.env[name];

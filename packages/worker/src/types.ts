@@ -58,3 +58,17 @@ export interface PersistenceWorker {
   close(): Promise<void>;
   stats(): PersistenceWorkerStats;
 }
+
+/** The counters of `stats()`, kept by the parts of the worker that do what they count. */
+export type WorkerCounts = Pick<
+  PersistenceWorkerStats,
+  | 'batches'
+  | 'inserted'
+  | 'duplicates'
+  | 'acknowledged'
+  | 'claimed'
+  | 'deadLettered'
+  | 'lastBatchSize'
+  | 'writeErrors'
+  | 'redisErrors'
+>;

@@ -1,34 +1,4 @@
-import { closeOwnConnection, openOwnConnection } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
 import type { StreamEntry } from './entries.js';
-
-/**
- * One connection of the worker's own. Commands fail at once while it is down instead of
- * queueing: the worker's loop decides when to try again, and a queued XACK or XREADGROUP
- * replayed after a reconnect could act on a batch the loop has already given up.
- */
-export function openConnection(source: string | Redis | RedisOptions, name: string): Redis {
-  return openOwnConnection(source, { name, maxRetryDelayMs: 2000, connectTimeoutMs: 5000 });
-}
-
-export const closeConnection = closeOwnConnection;
-
-/** Resolves true once `connection` is ready, or false as soon as `signal` aborts. */
-export function whenReady(connection: Redis, signal: AbortSignal): Promise<boolean> {
-  if (connection.status === 'ready') return Promise.resolve(true);
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (ready: boolean) => {
-      connection.off('ready', onReady);
-      signal.removeEventListener('abort', onAbort);
-      resolve(ready);
-    };
-    const onReady = () => done(true);
-    const onAbort = () => done(false);
-    connection.on('ready', onReady);
-    signal.addEventListener('abort', onAbort);
-  });
-}
 
 /**
  * The entries of an XREADGROUP reply for one stream. An entry deleted from the stream while
@@ -72,6 +42,13 @@ function splitEntries(raw: unknown[]): { entries: StreamEntry[]; gone: string[] 
     else entries.push({ id, fields });
   }
   return { entries, gone };
+}
+
+/** The field/value list of an XINFO GROUPS item, as a map. */
+export function infoOf(flat: unknown[]): Map<unknown, unknown> {
+  const info = new Map<unknown, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) info.set(flat[i], flat[i + 1]);
+  return info;
 }
 
 /** True for the error Redis gives when the stream or its group no longer exists. */
