@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EVERYONE } from '@bancada/internal/wire';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { RealtimeOptionError } from './errors.js';
 import { restaurantRooms } from './policy.js';
 import type { HistoryOptions, ResolvedHistory } from './sync/history.js';
+import { resolveHistory } from './sync/history-options.js';
 import type {
   Authenticate,
   Authorize,
@@ -266,43 +266,6 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
       `retryAfterMs must be [min, max] milliseconds with 0 <= min <= max, got ${JSON.stringify(o.retryAfterMs)}`,
     );
   }
-}
-
-function resolveHistory(history: HubOptions['history']): ResolvedHistory | undefined {
-  if (history === undefined || history === false) return undefined;
-  const given = history === true ? {} : history;
-  if (typeof given !== 'object' || given === null) {
-    throw new RealtimeOptionError(
-      'history must be true, false or { rooms, maxLen, maxAgeMs, maxReplay, minReplayIntervalMs }',
-    );
-  }
-  const resolved: ResolvedHistory = {
-    rooms: given.rooms ?? ((room) => room !== EVERYONE),
-    maxLen: given.maxLen ?? 1000,
-    maxAgeMs: given.maxAgeMs ?? 3_600_000,
-    maxReplay: given.maxReplay ?? 1000,
-    minReplayIntervalMs: given.minReplayIntervalMs ?? 10_000,
-  };
-  if (typeof resolved.rooms !== 'function') {
-    throw new RealtimeOptionError('history.rooms must be a function (room) => boolean');
-  }
-  if (
-    !Number.isInteger(resolved.minReplayIntervalMs) ||
-    resolved.minReplayIntervalMs < 0 ||
-    resolved.minReplayIntervalMs > MAX_TIMER_MS
-  ) {
-    throw new RealtimeOptionError(
-      `history.minReplayIntervalMs must be a whole number of milliseconds (0 for no limit), got ${resolved.minReplayIntervalMs}`,
-    );
-  }
-  for (const name of ['maxLen', 'maxAgeMs', 'maxReplay'] as const) {
-    if (!Number.isInteger(resolved[name]) || resolved[name] < 1) {
-      throw new RealtimeOptionError(
-        `history.${name} must be a whole number of at least 1, got ${resolved[name]}`,
-      );
-    }
-  }
-  return resolved;
 }
 
 /** Checks a fan-out mode given at run time. */

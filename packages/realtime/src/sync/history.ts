@@ -9,34 +9,9 @@ import {
 } from '@bancada/internal/wire';
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../bus/redis-names.js';
+import type { ResolvedHistory } from './history-options.js';
 
-/** How rooms keep their recent events (`HubOptions.history`). */
-export interface HistoryOptions {
-  /** Which rooms keep history. @default every room but the broadcast */
-  rooms?: (room: string) => boolean;
-  /** Events kept per room, at least (Redis trims in whole nodes). @default 1000 */
-  maxLen?: number;
-  /** Events older than this are trimmed, and an idle room's history expires. @default 3_600_000 (1 h) */
-  maxAgeMs?: number;
-  /** Events one resume may replay; further back is a gap. @default 1000 */
-  maxReplay?: number;
-  /**
-   * The shortest time between two replays of one room to one connection. A resume that
-   * comes sooner (a client looping `resume since 0-0`) joins as usual but gets `gap` instead
-   * of a replay, and is counted in `replaysRefused`. The first resume of each room on a
-   * connection (a reconnect) is always served.
-   * @default 10_000
-   */
-  minReplayIntervalMs?: number;
-}
-
-export interface ResolvedHistory {
-  rooms: (room: string) => boolean;
-  maxLen: number;
-  maxAgeMs: number;
-  maxReplay: number;
-  minReplayIntervalMs: number;
-}
+export type { HistoryOptions, ResolvedHistory } from './history-options.js';
 
 /** What a read of a room's history after a position found. */
 export interface HistoryRead {
