@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, request, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
+import { cleanupPrefix, keyPrefix } from './key-prefix.js';
+import { redisUrl } from './redis-url.js';
 import { waitFor } from './wait-for.js';
 
 // Test fixtures for a realtime hub: an HTTP server that serves it, and WebSocket and SSE
@@ -67,6 +69,25 @@ export async function serveHub<H extends ServableHub>(hub: H): Promise<RunningHu
   });
   if (!(await hub.ready(5000))) throw new Error('the hub did not connect to Redis within 5 s');
   return { hub, server, wsUrl: `ws://127.0.0.1:${port}/ws`, httpUrl: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * `count` hubs served as instances of one app on the shared test Redis, under one fresh
+ * prefix (removed after the test): `make` builds each from the settings it must share.
+ */
+export async function serveInstances<H extends ServableHub>(
+  count: number,
+  name: string,
+  make: (shared: { redis: string; prefix: string; instanceId: string }) => H,
+): Promise<Array<RunningHub<H>>> {
+  const redis = await redisUrl();
+  const prefix = keyPrefix(name);
+  afterThisTest(() => cleanupPrefix(redis, prefix)); // history streams, if any
+  const hubs: Array<RunningHub<H>> = [];
+  for (let i = 0; i < count; i++) {
+    hubs.push(await serveHub(make({ redis, prefix, instanceId: `hub-${i + 1}` })));
+  }
+  return hubs;
 }
 
 /** What a test client received, and ways to wait for it. */

@@ -17,6 +17,7 @@ export {
   type ServableHub,
   type SseStream,
   serveHub,
+  serveInstances,
   type TestClient,
   type TestUser,
   upgradeRefusal,

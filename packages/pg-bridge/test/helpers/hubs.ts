@@ -1,12 +1,9 @@
 import { createHub, type Hub, type HubOptions } from '@bancada/realtime';
 import {
-  afterThisTest,
-  cleanupPrefix,
   headerAuthenticate,
-  keyPrefix,
   type RunningHub as Running,
-  redisUrl,
   serveHub,
+  serveInstances,
 } from '@bancada/testkit';
 
 export {
@@ -24,17 +21,12 @@ export function startHub(options: Partial<HubOptions> = {}): Promise<RunningHub>
   return serveHub(createHub({ authenticate: headerAuthenticate, logger: false, ...options }));
 }
 
-/** Several hubs on the shared test Redis under one fresh prefix: instances of one app. */
-export async function startInstances(
+/** Several hubs on the shared test Redis, under one fresh prefix: instances of one app. */
+export function startInstances(
   count: number,
   options: Partial<HubOptions> = {},
 ): Promise<RunningHub[]> {
-  const redis = await redisUrl();
-  const prefix = keyPrefix('pg-bridge');
-  afterThisTest(() => cleanupPrefix(redis, prefix));
-  const hubs: RunningHub[] = [];
-  for (let i = 0; i < count; i++) {
-    hubs.push(await startHub({ redis, prefix, instanceId: `hub-${i + 1}`, ...options }));
-  }
-  return hubs;
+  return serveInstances(count, 'pg-bridge', (shared) =>
+    createHub({ authenticate: headerAuthenticate, logger: false, ...shared, ...options }),
+  );
 }

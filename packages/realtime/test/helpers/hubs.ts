@@ -1,11 +1,10 @@
 import {
   afterThisTest,
-  cleanupPrefix,
   headerAuthenticate,
-  keyPrefix,
   type RunningHub as Running,
   redisUrl,
   serveHub,
+  serveInstances,
 } from '@bancada/testkit';
 import { Redis } from 'ioredis';
 import { createHub, type Hub, type HubOptions } from '../../src/index.js';
@@ -36,19 +35,14 @@ export function startHub(
   return serveHub(createHub({ authenticate: headerAuthenticate, logger: false, ...options }));
 }
 
-/** Several hubs on the shared test Redis, under one fresh prefix. */
-export async function startInstances(
+/** Several hubs on the shared test Redis, under one fresh prefix: instances of one app. */
+export function startInstances(
   count: number,
   options: Partial<HubOptions> = {},
 ): Promise<RunningHub[]> {
-  const redis = await redisUrl();
-  const prefix = keyPrefix('realtime');
-  afterThisTest(() => cleanupPrefix(redis, prefix)); // history streams, if any
-  const hubs: RunningHub[] = [];
-  for (let i = 0; i < count; i++) {
-    hubs.push(await startHub({ redis, prefix, instanceId: `hub-${i + 1}`, ...options }));
-  }
-  return hubs;
+  return serveInstances(count, 'realtime', (shared) =>
+    createHub({ authenticate: headerAuthenticate, logger: false, ...shared, ...options }),
+  );
 }
 
 /** A plain ioredis connection to the test Redis, closed after the test. */
