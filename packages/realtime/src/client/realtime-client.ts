@@ -10,6 +10,7 @@ import { backoffDelay } from './backoff.js';
 import { RealtimeClientError } from './errors.js';
 import { openEventStream } from './event-stream-link.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
+import { Listeners } from './listeners.js';
 import {
   type ClientOptions,
   checkRoom,
@@ -84,7 +85,6 @@ const EVERYONE = '*';
 const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
 
 type Timer = ReturnType<typeof setTimeout>;
-type Listeners = { [K in keyof ClientEventMap]: Set<(value: ClientEventMap[K]) => void> };
 
 class Client implements RealtimeClient {
   state: ClientState = 'connecting';
@@ -92,13 +92,7 @@ class Client implements RealtimeClient {
   private readonly joined = new Map<string, Room>();
   /** Rooms left whose `left` has not come back yet: their late events are dropped. */
   private readonly leaving = new Set<string>();
-  private readonly listeners: Listeners = {
-    event: new Set(),
-    gap: new Set(),
-    state: new Set(),
-    error: new Set(),
-    joined: new Set(),
-  };
+  private readonly listeners: Listeners;
   private link: Link | undefined;
   /** Bumped for each link: callbacks of an older one are ignored. */
   private generation = 0;
@@ -119,6 +113,7 @@ class Client implements RealtimeClient {
   private deadline: Timer | undefined;
 
   constructor(private readonly o: ResolvedClientOptions) {
+    this.listeners = new Listeners(o.logger);
     this.transport = o.createWebSocket ? 'websocket' : 'sse';
     // Rooms joined right after connect() go in the first SSE stream's URL.
     queueMicrotask(() => this.openLink());
@@ -157,10 +152,7 @@ class Client implements RealtimeClient {
     name: K,
     listener: (value: ClientEventMap[K]) => void,
   ): () => void {
-    const set = this.listeners[name] as Set<typeof listener> | undefined;
-    if (set === undefined) throw new TypeError(`no such event: ${String(name)}`);
-    set.add(listener);
-    return () => void set.delete(listener);
+    return this.listeners.on(name, listener);
   }
 
   close(): void {
@@ -288,7 +280,7 @@ class Client implements RealtimeClient {
         if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
         return;
       case ReplyType.gap:
-        if (room !== undefined && !this.leaving.has(room)) this.emit('gap', { room });
+        if (room !== undefined && !this.leaving.has(room)) this.listeners.emit('gap', { room });
         return;
       case ReplyType.joined:
         if (room !== undefined && this.joined.has(room)) this.confirmed(room);
@@ -300,7 +292,7 @@ class Client implements RealtimeClient {
         const code = String(m.code) as ClientErrorCode;
         if (room !== undefined && REFUSED_ROOM.has(code)) this.joined.delete(room);
         const message = typeof m.message === 'string' ? m.message : code;
-        this.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
+        this.listeners.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
       }
     }
   }
@@ -310,8 +302,8 @@ class Client implements RealtimeClient {
     const gap = state.gapOnJoin;
     state.gapOnJoin = false;
     state.wasJoined = true;
-    this.emit('joined', { room, resumed: state.resumed });
-    if (gap) this.emit('gap', { room });
+    this.listeners.emit('joined', { room, resumed: state.resumed });
+    if (gap) this.listeners.emit('gap', { room });
   }
 
   /** Emits an event once: one at or before the last position seen in its room is dropped. */
@@ -331,7 +323,7 @@ class Client implements RealtimeClient {
       state.lastId = id;
     }
     if (room !== EVERYONE && id !== '') this.lastEventId = id;
-    this.emit('event', m as unknown as RealtimeEvent);
+    this.listeners.emit('event', m as unknown as RealtimeEvent);
   }
 
   private heard(): void {
@@ -381,7 +373,7 @@ class Client implements RealtimeClient {
     if (this.state === 'closed') return;
     const { status, code } = end;
     if (status === 401 || status === 403) {
-      this.emit(
+      this.listeners.emit(
         'error',
         new RealtimeClientError('unauthorized', `the server refused the connection (${status})`, {
           status,
@@ -391,13 +383,13 @@ class Client implements RealtimeClient {
       return;
     }
     if (status !== undefined) {
-      this.emit(
+      this.listeners.emit(
         'error',
         new RealtimeClientError('refused', `the server answered ${status}`, { status }),
       );
     }
     if (code === CloseCode.policy || code === CloseCode.tooBig) {
-      this.emit(
+      this.listeners.emit(
         'error',
         new RealtimeClientError('closed_by_server', `the server closed the connection (${code})`),
       );
@@ -453,25 +445,7 @@ class Client implements RealtimeClient {
     const previous = this.state;
     if (state === previous && state !== 'reconnecting') return;
     this.state = state;
-    this.emit('state', { ...extra, state, previous, transport: this.transport });
-  }
-
-  private emit<K extends keyof ClientEventMap>(name: K, value: ClientEventMap[K]): void {
-    const listeners = this.listeners[name] as Set<(value: ClientEventMap[K]) => void>;
-    if (name === 'error' && listeners.size === 0) {
-      this.o.logger.warn?.(`realtime client: ${(value as RealtimeClientError).message}`);
-    }
-    for (const listener of [...listeners]) {
-      try {
-        listener(value);
-      } catch (error) {
-        // As EventTarget does: the error surfaces (window.onerror, uncaughtException), and
-        // the other listeners and the client go on.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    this.listeners.emit('state', { ...extra, state, previous, transport: this.transport });
   }
 }
 
