@@ -1,16 +1,10 @@
-import {
-  CloseCode,
-  compareStreamIds,
-  MAX_SINCE_LENGTH,
-  parseStreamId,
-  ReplyType,
-  type StreamId,
-} from '@bancada/internal/wire';
+import { CloseCode, ReplyType, RequestType } from '@bancada/internal/wire';
 import { backoffDelay } from './backoff.js';
 import { RealtimeClientError } from './errors.js';
 import { openEventStream } from './event-stream-link.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
 import { Listeners } from './listeners.js';
+import { type Confirmation, Membership } from './membership.js';
 import {
   type ClientOptions,
   checkRoom,
@@ -61,26 +55,8 @@ export function connect(url: string, options?: ClientOptions): RealtimeClient {
   return new Client(resolveOptions(url, options));
 }
 
-/** What the client knows of one room it is in. */
-interface Room {
-  /** The last id seen, opaque or not. */
-  lastId: string | undefined;
-  /** The last id seen that is a position in the room's history: where a resume starts. */
-  position: StreamId | undefined;
-  positionId: string | undefined;
-  /** Joined on an earlier link: joining again without a resume may have missed events. */
-  wasJoined: boolean;
-  /** The join on the current link asked to resume. */
-  resumed: boolean;
-  /** Tell `gap` listeners once the current join is confirmed. */
-  gapOnJoin: boolean;
-}
-
 /** A connection counts as stable, and resets the backoff, after this long. */
 const STABLE_MS = 5000;
-/** The longest `since` the hub accepts in a resume. */
-/** The room name of broadcasts. */
-const EVERYONE = '*';
 /** Hub errors after which a room is not asked for again. */
 const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
 
@@ -89,9 +65,7 @@ type Timer = ReturnType<typeof setTimeout>;
 class Client implements RealtimeClient {
   state: ClientState = 'connecting';
   transport: TransportKind;
-  private readonly joined = new Map<string, Room>();
-  /** Rooms left whose `left` has not come back yet: their late events are dropped. */
-  private readonly leaving = new Set<string>();
+  private readonly membership = new Membership();
   private readonly listeners: Listeners;
   private link: Link | undefined;
   /** Bumped for each link: callbacks of an older one are ignored. */
@@ -102,8 +76,6 @@ class Client implements RealtimeClient {
   /** The rooms in the current SSE stream's URL. */
   private streamRooms = '';
   private restreaming = false;
-  /** The last id of any room but the broadcast's: an SSE resume without a position. */
-  private lastEventId: string | undefined;
   private attempt = 0;
   private webSocketFailures = 0;
   private webSocketOpened = false;
@@ -120,21 +92,12 @@ class Client implements RealtimeClient {
   }
 
   get rooms(): string[] {
-    return [...this.joined.keys()];
+    return [...this.membership.names()];
   }
 
   join(room: string): void {
     checkRoom(room, 'join()');
-    if (this.state === 'closed' || this.joined.has(room)) return;
-    this.leaving.delete(room);
-    this.joined.set(room, {
-      lastId: undefined,
-      position: undefined,
-      positionId: undefined,
-      wasJoined: false,
-      resumed: false,
-      gapOnJoin: false,
-    });
+    if (this.state === 'closed' || !this.membership.join(room)) return;
     if (!this.linkOpen) return; // asked for once the link opens
     if (this.transport === 'websocket') this.ask(room);
     else this.restream();
@@ -142,9 +105,9 @@ class Client implements RealtimeClient {
 
   leave(room: string): void {
     checkRoom(room, 'leave()');
-    if (!this.joined.delete(room) || !this.linkOpen) return;
-    this.leaving.add(room);
-    if (this.transport === 'websocket') this.link?.send({ type: 'unsubscribe', room });
+    if (!this.membership.forget(room) || !this.linkOpen) return;
+    this.membership.awaitLeft(room);
+    if (this.transport === 'websocket') this.link?.send({ type: RequestType.unsubscribe, room });
     else this.restream();
   }
 
@@ -178,7 +141,7 @@ class Client implements RealtimeClient {
       },
       ended: (end) => mine() && this.ended(end),
     };
-    this.leaving.clear();
+    this.membership.newLink();
     const { createWebSocket, sse } = this.o;
     if (this.transport === 'websocket' && createWebSocket) {
       this.link = openWebSocket(createWebSocket, this.o.url, events);
@@ -193,7 +156,7 @@ class Client implements RealtimeClient {
         queueMicrotask(() => events.ended({ opened: false }));
         return;
       }
-      this.link = openEventStream(sse.fetch, url, this.streamSince(), events);
+      this.link = openEventStream(sse.fetch, url, this.membership.streamSince(), events);
     }
     this.arm(this.o.pingTimeoutMs, () => this.dead('did not open'));
   }
@@ -205,7 +168,7 @@ class Client implements RealtimeClient {
     if (this.transport === 'websocket') {
       this.webSocketOpened = true;
       this.webSocketFailures = 0;
-      for (const room of this.joined.keys()) this.ask(room);
+      for (const room of this.membership.names()) this.ask(room);
       if (this.o.pingIntervalMs > 0) {
         this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
         unref(this.pingTimer);
@@ -216,11 +179,9 @@ class Client implements RealtimeClient {
         return;
       }
       this.watchSilence();
-      const resumed = this.streamSince() !== undefined;
-      for (const [room, state] of this.joined) {
-        state.resumed = resumed;
-        state.gapOnJoin = state.wasJoined && !resumed;
-        this.confirmed(room);
+      const resumed = this.membership.streamSince() !== undefined;
+      for (const room of this.membership.names()) {
+        this.confirmed(room, this.membership.streamed(room, resumed));
       }
     }
     this.setState('open');
@@ -228,36 +189,8 @@ class Client implements RealtimeClient {
 
   /** Asks the hub for a room: a resume after its last event, when there is one. */
   private ask(room: string): void {
-    const state = this.joined.get(room);
-    if (state === undefined) return;
-    const since = state.positionId ?? state.lastId;
-    if (since !== undefined && since.length <= MAX_SINCE_LENGTH) {
-      state.resumed = true;
-      state.gapOnJoin = false; // the hub says gap itself when it cannot replay
-      this.link?.send({ type: 'resume', room, since });
-    } else {
-      state.resumed = false;
-      state.gapOnJoin = state.wasJoined;
-      this.link?.send({ type: 'subscribe', room });
-    }
-  }
-
-  /**
-   * Where a new SSE stream resumes: the earliest position among the rooms (one
-   * `Last-Event-ID` serves them all; what the other rooms get again is dropped as seen).
-   */
-  private streamSince(): string | undefined {
-    let earliest: Room | undefined;
-    for (const state of this.joined.values()) {
-      if (state.position === undefined) continue;
-      if (
-        earliest?.position === undefined ||
-        compareStreamIds(state.position, earliest.position) < 0
-      ) {
-        earliest = state;
-      }
-    }
-    return earliest?.positionId ?? this.lastEventId;
+    const request = this.membership.request(room);
+    if (request !== undefined) this.link?.send(request);
   }
 
   /** Opens a new SSE stream for the rooms as they are now, once per burst of joins and leaves. */
@@ -280,50 +213,36 @@ class Client implements RealtimeClient {
         if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
         return;
       case ReplyType.gap:
-        if (room !== undefined && !this.leaving.has(room)) this.listeners.emit('gap', { room });
+        if (room !== undefined && !this.membership.isLeaving(room)) {
+          this.listeners.emit('gap', { room });
+        }
         return;
       case ReplyType.joined:
-        if (room !== undefined && this.joined.has(room)) this.confirmed(room);
+        if (room !== undefined) this.confirmed(room, this.membership.confirm(room));
         return;
       case ReplyType.left:
-        if (room !== undefined) this.leaving.delete(room);
+        if (room !== undefined) this.membership.left(room);
         return;
       case ReplyType.error: {
         const code = String(m.code) as ClientErrorCode;
-        if (room !== undefined && REFUSED_ROOM.has(code)) this.joined.delete(room);
+        if (room !== undefined && REFUSED_ROOM.has(code)) this.membership.forget(room);
         const message = typeof m.message === 'string' ? m.message : code;
         this.listeners.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
       }
     }
   }
 
-  private confirmed(room: string): void {
-    const state = this.joined.get(room)!;
-    const gap = state.gapOnJoin;
-    state.gapOnJoin = false;
-    state.wasJoined = true;
-    this.listeners.emit('joined', { room, resumed: state.resumed });
-    if (gap) this.listeners.emit('gap', { room });
+  private confirmed(room: string, confirmation: Confirmation | undefined): void {
+    if (confirmation === undefined) return; // not joined (any more)
+    this.listeners.emit('joined', { room, resumed: confirmation.resumed });
+    if (confirmation.gap) this.listeners.emit('gap', { room });
   }
 
-  /** Emits an event once: one at or before the last position seen in its room is dropped. */
   private event(m: Record<string, unknown>, room: string): void {
-    if (this.leaving.has(room)) return;
     const id = typeof m.id === 'string' ? m.id : '';
-    const state = this.joined.get(room);
-    if (state !== undefined && id !== '') {
-      const position = parseStreamId(id);
-      if (position !== undefined) {
-        if (state.position !== undefined && compareStreamIds(position, state.position) <= 0) {
-          return;
-        }
-        state.position = position;
-        state.positionId = id;
-      }
-      state.lastId = id;
+    if (this.membership.accept(room, id)) {
+      this.listeners.emit('event', m as unknown as RealtimeEvent);
     }
-    if (room !== EVERYONE && id !== '') this.lastEventId = id;
-    this.listeners.emit('event', m as unknown as RealtimeEvent);
   }
 
   private heard(): void {
@@ -333,7 +252,7 @@ class Client implements RealtimeClient {
 
   private ping(): void {
     if (this.deadline !== undefined) return; // the last one is still unanswered
-    this.link?.send({ type: 'ping' });
+    this.link?.send({ type: RequestType.ping });
     this.arm(this.o.pingTimeoutMs, () => this.dead('did not answer a ping'));
   }
 

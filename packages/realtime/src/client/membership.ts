@@ -1,0 +1,175 @@
+import {
+  compareStreamIds,
+  EVERYONE,
+  MAX_SINCE_LENGTH,
+  parseStreamId,
+  RequestType,
+  type StreamId,
+} from '@bancada/internal/wire';
+
+/** What the client knows of one room it is in. */
+interface Room {
+  /** The last id seen, opaque or not. */
+  lastId: string | undefined;
+  /** The last id seen that is a position in the room's history: where a resume starts. */
+  position: StreamId | undefined;
+  positionId: string | undefined;
+  /** Joined on an earlier link: joining again without a resume may have missed events. */
+  wasJoined: boolean;
+  /** The join on the current link asked to resume. */
+  resumed: boolean;
+  /** Tell `gap` listeners once the current join is confirmed. */
+  gapOnJoin: boolean;
+}
+
+/** What the hub's confirmation of a room means for the app. */
+export interface Confirmation {
+  /** The join was a resume after the last event seen. */
+  resumed: boolean;
+  /** Events may have been missed: tell `gap` listeners. */
+  gap: boolean;
+}
+
+/** The message that asks the hub for a room over WebSocket. */
+export type RoomRequest =
+  | { type: typeof RequestType.resume; room: string; since: string }
+  | { type: typeof RequestType.subscribe; room: string };
+
+/**
+ * The rooms the client is in, and those it is leaving: where each one resumes, whether a
+ * join may have missed events, and which events were already emitted.
+ */
+export class Membership {
+  private readonly joined = new Map<string, Room>();
+  /** Rooms left whose `left` has not come back yet: their late events are dropped. */
+  private readonly leaving = new Set<string>();
+  /** The last id of any room but the broadcast's: an SSE resume without a position. */
+  private lastEventId: string | undefined;
+
+  /** The rooms joined, in the order they were joined; live, as a Map's keys are. */
+  names(): IterableIterator<string> {
+    return this.joined.keys();
+  }
+
+  has(room: string): boolean {
+    return this.joined.has(room);
+  }
+
+  isLeaving(room: string): boolean {
+    return this.leaving.has(room);
+  }
+
+  /** Adds `room`, with nothing seen in it yet; false when it was already joined. */
+  join(room: string): boolean {
+    if (this.joined.has(room)) return false;
+    this.leaving.delete(room);
+    this.joined.set(room, {
+      lastId: undefined,
+      position: undefined,
+      positionId: undefined,
+      wasJoined: false,
+      resumed: false,
+      gapOnJoin: false,
+    });
+    return true;
+  }
+
+  /** Forgets `room` (left, or refused by the hub); false when it was not joined. */
+  forget(room: string): boolean {
+    return this.joined.delete(room);
+  }
+
+  /** `room` was left on the open link: drop its late events until the hub says `left`. */
+  awaitLeft(room: string): void {
+    this.leaving.add(room);
+  }
+
+  left(room: string): void {
+    this.leaving.delete(room);
+  }
+
+  /** A new link: nothing of a room left on an earlier one can arrive on it. */
+  newLink(): void {
+    this.leaving.clear();
+  }
+
+  /**
+   * The message that asks the hub for `room` over WebSocket: a resume after its last event
+   * when there is one; undefined when the room is not joined.
+   */
+  request(room: string): RoomRequest | undefined {
+    const state = this.joined.get(room);
+    if (state === undefined) return undefined;
+    const since = state.positionId ?? state.lastId;
+    if (since !== undefined && since.length <= MAX_SINCE_LENGTH) {
+      state.resumed = true;
+      state.gapOnJoin = false; // the hub says gap itself when it cannot replay
+      return { type: RequestType.resume, room, since };
+    }
+    state.resumed = false;
+    state.gapOnJoin = state.wasJoined;
+    return { type: RequestType.subscribe, room };
+  }
+
+  /**
+   * Where a new SSE stream resumes: the earliest position among the rooms (one
+   * `Last-Event-ID` serves them all; what the other rooms get again is dropped as seen).
+   */
+  streamSince(): string | undefined {
+    let earliest: Room | undefined;
+    for (const state of this.joined.values()) {
+      if (state.position === undefined) continue;
+      if (
+        earliest?.position === undefined ||
+        compareStreamIds(state.position, earliest.position) < 0
+      ) {
+        earliest = state;
+      }
+    }
+    return earliest?.positionId ?? this.lastEventId;
+  }
+
+  /**
+   * `room` is in the SSE stream that just opened, which resumed from `streamSince()` or
+   * not: the stream itself is the hub's confirmation.
+   */
+  streamed(room: string, resumed: boolean): Confirmation | undefined {
+    const state = this.joined.get(room);
+    if (state === undefined) return undefined;
+    state.resumed = resumed;
+    state.gapOnJoin = state.wasJoined && !resumed;
+    return this.confirm(room);
+  }
+
+  /** The hub confirmed `room`; undefined when it is not joined (any more). */
+  confirm(room: string): Confirmation | undefined {
+    const state = this.joined.get(room);
+    if (state === undefined) return undefined;
+    const gap = state.gapOnJoin;
+    state.gapOnJoin = false;
+    state.wasJoined = true;
+    return { resumed: state.resumed, gap };
+  }
+
+  /**
+   * Whether to emit an event of `room` with `id`: not when the room is being left, nor when
+   * `id` is a position at or before the last one seen in the room (already emitted).
+   */
+  accept(room: string, id: string): boolean {
+    if (this.leaving.has(room)) return false;
+    const state = this.joined.get(room);
+    if (state !== undefined && id !== '') {
+      const position = parseStreamId(id);
+      if (position !== undefined) {
+        if (state.position !== undefined && compareStreamIds(position, state.position) <= 0) {
+          return false;
+        }
+        state.position = position;
+        state.positionId = id;
+      }
+      state.lastId = id;
+    }
+    if (room !== EVERYONE && id !== '') this.lastEventId = id;
+    return true;
+  }
+}
