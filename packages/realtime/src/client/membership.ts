@@ -7,19 +7,23 @@ import {
   type StreamId,
 } from '@bancada/internal/wire';
 
+/**
+ * Where the join of a room stands: asked for and never confirmed (`joining`), confirmed by
+ * the hub (`joined`), or confirmed on an earlier link and asked for again (`rejoining`).
+ * One state, rather than flags for "joined before" and "gap due" that must move together.
+ */
+type RoomState = 'joining' | 'joined' | 'rejoining';
+
 /** What the client knows of one room it is in. */
 interface Room {
+  state: RoomState;
+  /** The latest request for the room was a resume: the hub reports what it cannot replay. */
+  resumed: boolean;
   /** The last id seen, opaque or not. */
   lastId: string | undefined;
   /** The last id seen that is a position in the room's history: where a resume starts. */
   position: StreamId | undefined;
   positionId: string | undefined;
-  /** Joined on an earlier link: joining again without a resume may have missed events. */
-  wasJoined: boolean;
-  /** The join on the current link asked to resume. */
-  resumed: boolean;
-  /** Tell `gap` listeners once the current join is confirmed. */
-  gapOnJoin: boolean;
 }
 
 /** What the hub's confirmation of a room means for the app. */
@@ -51,10 +55,6 @@ export class Membership {
     return this.joined.keys();
   }
 
-  has(room: string): boolean {
-    return this.joined.has(room);
-  }
-
   isLeaving(room: string): boolean {
     return this.leaving.has(room);
   }
@@ -64,12 +64,11 @@ export class Membership {
     if (this.joined.has(room)) return false;
     this.leaving.delete(room);
     this.joined.set(room, {
+      state: 'joining',
+      resumed: false,
       lastId: undefined,
       position: undefined,
       positionId: undefined,
-      wasJoined: false,
-      resumed: false,
-      gapOnJoin: false,
     });
     return true;
   }
@@ -98,17 +97,14 @@ export class Membership {
    * when there is one; undefined when the room is not joined.
    */
   request(room: string): RoomRequest | undefined {
-    const state = this.joined.get(room);
-    if (state === undefined) return undefined;
-    const since = state.positionId ?? state.lastId;
-    if (since !== undefined && since.length <= MAX_SINCE_LENGTH) {
-      state.resumed = true;
-      state.gapOnJoin = false; // the hub says gap itself when it cannot replay
-      return { type: RequestType.resume, room, since };
-    }
-    state.resumed = false;
-    state.gapOnJoin = state.wasJoined;
-    return { type: RequestType.subscribe, room };
+    const entry = this.joined.get(room);
+    if (entry === undefined) return undefined;
+    const since = entry.positionId ?? entry.lastId;
+    const resume = since !== undefined && since.length <= MAX_SINCE_LENGTH;
+    asked(entry, resume);
+    return resume
+      ? { type: RequestType.resume, room, since }
+      : { type: RequestType.subscribe, room };
   }
 
   /**
@@ -117,13 +113,13 @@ export class Membership {
    */
   streamSince(): string | undefined {
     let earliest: Room | undefined;
-    for (const state of this.joined.values()) {
-      if (state.position === undefined) continue;
+    for (const entry of this.joined.values()) {
+      if (entry.position === undefined) continue;
       if (
         earliest?.position === undefined ||
-        compareStreamIds(state.position, earliest.position) < 0
+        compareStreamIds(entry.position, earliest.position) < 0
       ) {
-        earliest = state;
+        earliest = entry;
       }
     }
     return earliest?.positionId ?? this.lastEventId;
@@ -134,21 +130,20 @@ export class Membership {
    * not: the stream itself is the hub's confirmation.
    */
   streamed(room: string, resumed: boolean): Confirmation | undefined {
-    const state = this.joined.get(room);
-    if (state === undefined) return undefined;
-    state.resumed = resumed;
-    state.gapOnJoin = state.wasJoined && !resumed;
+    const entry = this.joined.get(room);
+    if (entry === undefined) return undefined;
+    asked(entry, resumed);
     return this.confirm(room);
   }
 
   /** The hub confirmed `room`; undefined when it is not joined (any more). */
   confirm(room: string): Confirmation | undefined {
-    const state = this.joined.get(room);
-    if (state === undefined) return undefined;
-    const gap = state.gapOnJoin;
-    state.gapOnJoin = false;
-    state.wasJoined = true;
-    return { resumed: state.resumed, gap };
+    const entry = this.joined.get(room);
+    if (entry === undefined) return undefined;
+    // Back in a room without a resume: events may have come and gone while away.
+    const gap = entry.state === 'rejoining' && !entry.resumed;
+    entry.state = 'joined';
+    return { resumed: entry.resumed, gap };
   }
 
   /**
@@ -157,19 +152,25 @@ export class Membership {
    */
   accept(room: string, id: string): boolean {
     if (this.leaving.has(room)) return false;
-    const state = this.joined.get(room);
-    if (state !== undefined && id !== '') {
+    const entry = this.joined.get(room);
+    if (entry !== undefined && id !== '') {
       const position = parseStreamId(id);
       if (position !== undefined) {
-        if (state.position !== undefined && compareStreamIds(position, state.position) <= 0) {
+        if (entry.position !== undefined && compareStreamIds(position, entry.position) <= 0) {
           return false;
         }
-        state.position = position;
-        state.positionId = id;
+        entry.position = position;
+        entry.positionId = id;
       }
-      state.lastId = id;
+      entry.lastId = id;
     }
     if (room !== EVERYONE && id !== '') this.lastEventId = id;
     return true;
   }
+}
+
+/** The room is asked for (again) on a new link; `resumed`: after its last event seen. */
+function asked(entry: Room, resumed: boolean): void {
+  entry.resumed = resumed;
+  if (entry.state === 'joined') entry.state = 'rejoining';
 }
