@@ -3,6 +3,7 @@ import { backoffDelay } from './backoff.js';
 import { RealtimeClientError } from './errors.js';
 import { openEventStream } from './event-stream-link.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
+import { LinkWatch } from './link-watch.js';
 import { Listeners } from './listeners.js';
 import { type Confirmation, Membership } from './membership.js';
 import {
@@ -67,12 +68,12 @@ class Client implements RealtimeClient {
   transport: TransportKind;
   private readonly membership = new Membership();
   private readonly listeners: Listeners;
+  private readonly watch: LinkWatch;
   private link: Link | undefined;
   /** Bumped for each link: callbacks of an older one are ignored. */
   private generation = 0;
   private linkOpen = false;
   private openedAt = 0;
-  private lastHeard = 0;
   /** The rooms in the current SSE stream's URL. */
   private streamRooms = '';
   private restreaming = false;
@@ -80,12 +81,13 @@ class Client implements RealtimeClient {
   private webSocketFailures = 0;
   private webSocketOpened = false;
   private retryTimer: Timer | undefined;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  /** Connect timeout, then ping timeout (WebSocket) or silence timeout (SSE). */
-  private deadline: Timer | undefined;
 
   constructor(private readonly o: ResolvedClientOptions) {
     this.listeners = new Listeners(o.logger);
+    this.watch = new LinkWatch(o, {
+      ping: () => this.link?.send({ type: RequestType.ping }),
+      dead: (why) => this.dead(why),
+    });
     this.transport = o.createWebSocket ? 'websocket' : 'sse';
     // Rooms joined right after connect() go in the first SSE stream's URL.
     queueMicrotask(() => this.openLink());
@@ -137,7 +139,7 @@ class Client implements RealtimeClient {
       opened: () => mine() && this.opened(),
       frame: (message) => mine() && this.frame(message),
       heard: () => {
-        if (mine()) this.heard();
+        if (mine()) this.watch.heard();
       },
       ended: (end) => mine() && this.ended(end),
     };
@@ -158,27 +160,24 @@ class Client implements RealtimeClient {
       }
       this.link = openEventStream(sse.fetch, url, this.membership.streamSince(), events);
     }
-    this.arm(this.o.pingTimeoutMs, () => this.dead('did not open'));
+    this.watch.opening();
   }
 
   private opened(): void {
     this.linkOpen = true;
     this.openedAt = Date.now();
-    this.heard();
     if (this.transport === 'websocket') {
       this.webSocketOpened = true;
       this.webSocketFailures = 0;
+      this.watch.startPinging();
       for (const room of this.membership.names()) this.ask(room);
-      if (this.o.pingIntervalMs > 0) {
-        this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
-        unref(this.pingTimer);
-      }
     } else {
+      this.watch.heard();
       if (this.rooms.join('\n') !== this.streamRooms) {
         this.restream(); // rooms changed while the stream was opening
         return;
       }
-      this.watchSilence();
+      this.watch.watchSilence();
       const resumed = this.membership.streamSince() !== undefined;
       for (const room of this.membership.names()) {
         this.confirmed(room, this.membership.streamed(room, resumed));
@@ -245,30 +244,6 @@ class Client implements RealtimeClient {
     }
   }
 
-  private heard(): void {
-    this.lastHeard = Date.now();
-    if (this.linkOpen && this.transport === 'websocket') this.disarm();
-  }
-
-  private ping(): void {
-    if (this.deadline !== undefined) return; // the last one is still unanswered
-    this.link?.send({ type: RequestType.ping });
-    this.arm(this.o.pingTimeoutMs, () => this.dead('did not answer a ping'));
-  }
-
-  /** Over SSE nothing is sent: the link is dead when even the hub's heartbeats stop. */
-  private watchSilence(): void {
-    if (this.o.pingIntervalMs === 0) {
-      this.disarm();
-      return;
-    }
-    const silence = this.o.pingIntervalMs + this.o.pingTimeoutMs;
-    this.arm(silence - (Date.now() - this.lastHeard), () => {
-      if (Date.now() - this.lastHeard >= silence) this.dead('went silent');
-      else this.watchSilence();
-    });
-  }
-
   private dead(why: string): void {
     this.o.logger.info?.(`realtime client: the ${this.transport} link ${why}; dropping it`);
     const opened = this.linkOpen;
@@ -282,9 +257,7 @@ class Client implements RealtimeClient {
     this.link?.close(hard);
     this.link = undefined;
     this.linkOpen = false;
-    clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-    this.disarm();
+    this.watch.stop();
   }
 
   private ended(end: LinkEnd): void {
@@ -343,22 +316,6 @@ class Client implements RealtimeClient {
     this.setState('reconnecting', change);
   }
 
-  // --- plumbing --------------------------------------------------------------------------
-
-  private arm(ms: number, fn: () => void): void {
-    this.disarm();
-    this.deadline = setTimeout(() => {
-      this.deadline = undefined;
-      fn();
-    }, ms);
-    unref(this.deadline);
-  }
-
-  private disarm(): void {
-    clearTimeout(this.deadline);
-    this.deadline = undefined;
-  }
-
   /** Tells `state` listeners of a change, and of each new reconnect delay. */
   private setState(state: ClientState, extra: Partial<StateChange> = {}): void {
     const previous = this.state;
@@ -366,8 +323,4 @@ class Client implements RealtimeClient {
     this.state = state;
     this.listeners.emit('state', { ...extra, state, previous, transport: this.transport });
   }
-}
-
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
 }
