@@ -1,8 +1,8 @@
-import { CloseCode, ReplyType, RequestType } from '@bancada/internal/wire';
-import { backoffDelay } from './backoff.js';
+import { ReplyType, RequestType } from '@bancada/internal/wire';
 import { RealtimeClientError } from './errors.js';
 import { openEventStream } from './event-stream-link.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
+import { endErrors, ReconnectPlan, unauthorizedEnd } from './link-end.js';
 import { LinkWatch } from './link-watch.js';
 import { Listeners } from './listeners.js';
 import { type Confirmation, Membership } from './membership.js';
@@ -56,8 +56,6 @@ export function connect(url: string, options?: ClientOptions): RealtimeClient {
   return new Client(resolveOptions(url, options));
 }
 
-/** A connection counts as stable, and resets the backoff, after this long. */
-const STABLE_MS = 5000;
 /** Hub errors after which a room is not asked for again. */
 const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
 
@@ -69,21 +67,19 @@ class Client implements RealtimeClient {
   private readonly membership = new Membership();
   private readonly listeners: Listeners;
   private readonly watch: LinkWatch;
+  private readonly reconnects: ReconnectPlan;
   private link: Link | undefined;
   /** Bumped for each link: callbacks of an older one are ignored. */
   private generation = 0;
   private linkOpen = false;
-  private openedAt = 0;
   /** The rooms in the current SSE stream's URL. */
   private streamRooms = '';
   private restreaming = false;
-  private attempt = 0;
-  private webSocketFailures = 0;
-  private webSocketOpened = false;
   private retryTimer: Timer | undefined;
 
   constructor(private readonly o: ResolvedClientOptions) {
     this.listeners = new Listeners(o.logger);
+    this.reconnects = new ReconnectPlan(o);
     this.watch = new LinkWatch(o, {
       ping: () => this.link?.send({ type: RequestType.ping }),
       dead: (why) => this.dead(why),
@@ -165,10 +161,8 @@ class Client implements RealtimeClient {
 
   private opened(): void {
     this.linkOpen = true;
-    this.openedAt = Date.now();
+    this.reconnects.opened(this.transport);
     if (this.transport === 'websocket') {
-      this.webSocketOpened = true;
-      this.webSocketFailures = 0;
       this.watch.startPinging();
       for (const room of this.membership.names()) this.ask(room);
     } else {
@@ -263,48 +257,16 @@ class Client implements RealtimeClient {
   private ended(end: LinkEnd): void {
     this.dropLink(false);
     if (this.state === 'closed') return;
-    const { status, code } = end;
-    if (status === 401 || status === 403) {
-      this.listeners.emit(
-        'error',
-        new RealtimeClientError('unauthorized', `the server refused the connection (${status})`, {
-          status,
-        }),
-      );
+    const unauthorized = unauthorizedEnd(end);
+    if (unauthorized !== undefined) {
+      this.listeners.emit('error', unauthorized);
       this.close();
       return;
     }
-    if (status !== undefined) {
-      this.listeners.emit(
-        'error',
-        new RealtimeClientError('refused', `the server answered ${status}`, { status }),
-      );
-    }
-    if (code === CloseCode.policy || code === CloseCode.tooBig) {
-      this.listeners.emit(
-        'error',
-        new RealtimeClientError('closed_by_server', `the server closed the connection (${code})`),
-      );
-    }
-    if (end.opened && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
-    if (!end.opened && this.transport === 'websocket') this.webSocketFailures++;
-    const { sse } = this.o;
-    if (
-      sse &&
-      this.transport === 'websocket' &&
-      !this.webSocketOpened &&
-      this.webSocketFailures >= sse.fallbackAfter
-    ) {
-      this.o.logger.warn?.(
-        `realtime client: WebSocket failed ${this.webSocketFailures} times in a row; using SSE`,
-      );
-      this.transport = 'sse';
-      this.attempt = 0;
-    }
-    let delay = backoffDelay(this.attempt++, this.o.initialMs, this.o.maxMs);
-    if (end.retryAfterMs !== undefined) {
-      delay = Math.max(delay, Math.min(end.retryAfterMs, this.o.maxMs));
-    }
+    for (const error of endErrors(end)) this.listeners.emit('error', error);
+    const { transport, delayMs: delay } = this.reconnects.next(end, this.transport);
+    this.transport = transport;
+    const { code } = end;
     this.o.logger.info?.(
       `realtime client: disconnected${code === undefined ? '' : ` (${code})`}; again in ${delay} ms`,
     );
