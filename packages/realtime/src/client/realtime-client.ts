@@ -1,25 +1,18 @@
-import { ReplyType, RequestType } from '@bancada/internal/wire';
-import { RealtimeClientError } from './errors.js';
+import { RequestType } from '@bancada/internal/wire';
 import { openEventStream } from './event-stream-link.js';
+import { HubReplies } from './hub-replies.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
 import { endErrors, ReconnectPlan, unauthorizedEnd } from './link-end.js';
 import { LinkWatch } from './link-watch.js';
 import { Listeners } from './listeners.js';
-import { type Confirmation, Membership } from './membership.js';
+import { Membership } from './membership.js';
 import {
   type ClientOptions,
   checkRoom,
   type ResolvedClientOptions,
   resolveOptions,
 } from './options.js';
-import type {
-  ClientErrorCode,
-  ClientEventMap,
-  ClientState,
-  RealtimeEvent,
-  StateChange,
-  TransportKind,
-} from './types.js';
+import type { ClientEventMap, ClientState, StateChange, TransportKind } from './types.js';
 import { openWebSocket } from './websocket-link.js';
 
 /** A connection to the hub that keeps itself up: see `connect()`. */
@@ -56,16 +49,20 @@ export function connect(url: string, options?: ClientOptions): RealtimeClient {
   return new Client(resolveOptions(url, options));
 }
 
-/** Hub errors after which a room is not asked for again. */
-const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
-
 type Timer = ReturnType<typeof setTimeout>;
 
+/**
+ * Keeps one link up at a time: opens it, asks for the rooms once it is open, drops it when
+ * it dies and schedules the next. The rest is delegated: the rooms to `Membership`, the
+ * hub's replies to `HubReplies`, the link's timers to `LinkWatch`, when and over what to
+ * reconnect to `ReconnectPlan`, listeners to `Listeners`.
+ */
 class Client implements RealtimeClient {
   state: ClientState = 'connecting';
   transport: TransportKind;
   private readonly membership = new Membership();
   private readonly listeners: Listeners;
+  private readonly replies: HubReplies;
   private readonly watch: LinkWatch;
   private readonly reconnects: ReconnectPlan;
   private link: Link | undefined;
@@ -79,6 +76,7 @@ class Client implements RealtimeClient {
 
   constructor(private readonly o: ResolvedClientOptions) {
     this.listeners = new Listeners(o.logger);
+    this.replies = new HubReplies(this.membership, this.listeners);
     this.reconnects = new ReconnectPlan(o);
     this.watch = new LinkWatch(o, {
       ping: () => this.link?.send({ type: RequestType.ping }),
@@ -133,7 +131,7 @@ class Client implements RealtimeClient {
     const mine = () => generation === this.generation;
     const events: LinkEvents = {
       opened: () => mine() && this.opened(),
-      frame: (message) => mine() && this.frame(message),
+      frame: (message) => mine() && this.replies.handle(message),
       heard: () => {
         if (mine()) this.watch.heard();
       },
@@ -174,7 +172,7 @@ class Client implements RealtimeClient {
       this.watch.watchSilence();
       const resumed = this.membership.streamSince() !== undefined;
       for (const room of this.membership.names()) {
-        this.confirmed(room, this.membership.streamed(room, resumed));
+        this.replies.confirmed(room, this.membership.streamed(room, resumed));
       }
     }
     this.setState('open');
@@ -197,45 +195,6 @@ class Client implements RealtimeClient {
       this.dropLink(false);
       this.openLink();
     });
-  }
-
-  private frame(m: Record<string, unknown>): void {
-    const room = typeof m.room === 'string' ? m.room : undefined;
-    switch (m.type) {
-      case ReplyType.event:
-        if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
-        return;
-      case ReplyType.gap:
-        if (room !== undefined && !this.membership.isLeaving(room)) {
-          this.listeners.emit('gap', { room });
-        }
-        return;
-      case ReplyType.joined:
-        if (room !== undefined) this.confirmed(room, this.membership.confirm(room));
-        return;
-      case ReplyType.left:
-        if (room !== undefined) this.membership.left(room);
-        return;
-      case ReplyType.error: {
-        const code = String(m.code) as ClientErrorCode;
-        if (room !== undefined && REFUSED_ROOM.has(code)) this.membership.forget(room);
-        const message = typeof m.message === 'string' ? m.message : code;
-        this.listeners.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
-      }
-    }
-  }
-
-  private confirmed(room: string, confirmation: Confirmation | undefined): void {
-    if (confirmation === undefined) return; // not joined (any more)
-    this.listeners.emit('joined', { room, resumed: confirmation.resumed });
-    if (confirmation.gap) this.listeners.emit('gap', { room });
-  }
-
-  private event(m: Record<string, unknown>, room: string): void {
-    const id = typeof m.id === 'string' ? m.id : '';
-    if (this.membership.accept(room, id)) {
-      this.listeners.emit('event', m as unknown as RealtimeEvent);
-    }
   }
 
   private dead(why: string): void {
