@@ -1,29 +1,18 @@
-import {
-  CloseCode,
-  compareStreamIds,
-  MAX_SINCE_LENGTH,
-  parseStreamId,
-  ReplyType,
-  type StreamId,
-} from '@bancada/internal/wire';
-import { backoffDelay } from './backoff.js';
-import { RealtimeClientError } from './errors.js';
+import { RequestType } from '@bancada/internal/wire';
 import { openEventStream } from './event-stream-link.js';
+import { HubReplies } from './hub-replies.js';
 import type { Link, LinkEnd, LinkEvents } from './link.js';
+import { endErrors, ReconnectPlan, unauthorizedEnd } from './link-end.js';
+import { LinkWatch } from './link-watch.js';
+import { Listeners } from './listeners.js';
+import { Membership } from './membership.js';
 import {
   type ClientOptions,
   checkRoom,
   type ResolvedClientOptions,
   resolveOptions,
 } from './options.js';
-import type {
-  ClientErrorCode,
-  ClientEventMap,
-  ClientState,
-  RealtimeEvent,
-  StateChange,
-  TransportKind,
-} from './types.js';
+import type { ClientEventMap, ClientState, StateChange, TransportKind } from './types.js';
 import { openWebSocket } from './websocket-link.js';
 
 /** A connection to the hub that keeps itself up: see `connect()`. */
@@ -60,86 +49,51 @@ export function connect(url: string, options?: ClientOptions): RealtimeClient {
   return new Client(resolveOptions(url, options));
 }
 
-/** What the client knows of one room it is in. */
-interface Room {
-  /** The last id seen, opaque or not. */
-  lastId: string | undefined;
-  /** The last id seen that is a position in the room's history: where a resume starts. */
-  position: StreamId | undefined;
-  positionId: string | undefined;
-  /** Joined on an earlier link: joining again without a resume may have missed events. */
-  wasJoined: boolean;
-  /** The join on the current link asked to resume. */
-  resumed: boolean;
-  /** Tell `gap` listeners once the current join is confirmed. */
-  gapOnJoin: boolean;
-}
-
-/** A connection counts as stable, and resets the backoff, after this long. */
-const STABLE_MS = 5000;
-/** The longest `since` the hub accepts in a resume. */
-/** The room name of broadcasts. */
-const EVERYONE = '*';
-/** Hub errors after which a room is not asked for again. */
-const REFUSED_ROOM = new Set(['forbidden', 'invalid_room', 'too_many_rooms']);
-
 type Timer = ReturnType<typeof setTimeout>;
-type Listeners = { [K in keyof ClientEventMap]: Set<(value: ClientEventMap[K]) => void> };
 
+/**
+ * Keeps one link up at a time: opens it, asks for the rooms once it is open, drops it when
+ * it dies and schedules the next. The rest is delegated: the rooms to `Membership`, the
+ * hub's replies to `HubReplies`, the link's timers to `LinkWatch`, when and over what to
+ * reconnect to `ReconnectPlan`, listeners to `Listeners`.
+ */
 class Client implements RealtimeClient {
   state: ClientState = 'connecting';
   transport: TransportKind;
-  private readonly joined = new Map<string, Room>();
-  /** Rooms left whose `left` has not come back yet: their late events are dropped. */
-  private readonly leaving = new Set<string>();
-  private readonly listeners: Listeners = {
-    event: new Set(),
-    gap: new Set(),
-    state: new Set(),
-    error: new Set(),
-    joined: new Set(),
-  };
+  private readonly membership = new Membership();
+  private readonly listeners: Listeners;
+  private readonly replies: HubReplies;
+  private readonly watch: LinkWatch;
+  private readonly reconnects: ReconnectPlan;
   private link: Link | undefined;
   /** Bumped for each link: callbacks of an older one are ignored. */
   private generation = 0;
   private linkOpen = false;
-  private openedAt = 0;
-  private lastHeard = 0;
   /** The rooms in the current SSE stream's URL. */
   private streamRooms = '';
   private restreaming = false;
-  /** The last id of any room but the broadcast's: an SSE resume without a position. */
-  private lastEventId: string | undefined;
-  private attempt = 0;
-  private webSocketFailures = 0;
-  private webSocketOpened = false;
   private retryTimer: Timer | undefined;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  /** Connect timeout, then ping timeout (WebSocket) or silence timeout (SSE). */
-  private deadline: Timer | undefined;
 
   constructor(private readonly o: ResolvedClientOptions) {
+    this.listeners = new Listeners(o.logger);
+    this.replies = new HubReplies(this.membership, this.listeners);
+    this.reconnects = new ReconnectPlan(o);
+    this.watch = new LinkWatch(o, {
+      ping: () => this.link?.send({ type: RequestType.ping }),
+      dead: (why) => this.dead(why),
+    });
     this.transport = o.createWebSocket ? 'websocket' : 'sse';
     // Rooms joined right after connect() go in the first SSE stream's URL.
     queueMicrotask(() => this.openLink());
   }
 
   get rooms(): string[] {
-    return [...this.joined.keys()];
+    return [...this.membership.names()];
   }
 
   join(room: string): void {
     checkRoom(room, 'join()');
-    if (this.state === 'closed' || this.joined.has(room)) return;
-    this.leaving.delete(room);
-    this.joined.set(room, {
-      lastId: undefined,
-      position: undefined,
-      positionId: undefined,
-      wasJoined: false,
-      resumed: false,
-      gapOnJoin: false,
-    });
+    if (this.state === 'closed' || !this.membership.join(room)) return;
     if (!this.linkOpen) return; // asked for once the link opens
     if (this.transport === 'websocket') this.ask(room);
     else this.restream();
@@ -147,9 +101,9 @@ class Client implements RealtimeClient {
 
   leave(room: string): void {
     checkRoom(room, 'leave()');
-    if (!this.joined.delete(room) || !this.linkOpen) return;
-    this.leaving.add(room);
-    if (this.transport === 'websocket') this.link?.send({ type: 'unsubscribe', room });
+    if (!this.membership.forget(room) || !this.linkOpen) return;
+    this.membership.awaitLeft(room);
+    if (this.transport === 'websocket') this.link?.send({ type: RequestType.unsubscribe, room });
     else this.restream();
   }
 
@@ -157,10 +111,7 @@ class Client implements RealtimeClient {
     name: K,
     listener: (value: ClientEventMap[K]) => void,
   ): () => void {
-    const set = this.listeners[name] as Set<typeof listener> | undefined;
-    if (set === undefined) throw new TypeError(`no such event: ${String(name)}`);
-    set.add(listener);
-    return () => void set.delete(listener);
+    return this.listeners.on(name, listener);
   }
 
   close(): void {
@@ -180,13 +131,13 @@ class Client implements RealtimeClient {
     const mine = () => generation === this.generation;
     const events: LinkEvents = {
       opened: () => mine() && this.opened(),
-      frame: (message) => mine() && this.frame(message),
+      frame: (message) => mine() && this.replies.handle(message),
       heard: () => {
-        if (mine()) this.heard();
+        if (mine()) this.watch.heard();
       },
       ended: (end) => mine() && this.ended(end),
     };
-    this.leaving.clear();
+    this.membership.newLink();
     const { createWebSocket, sse } = this.o;
     if (this.transport === 'websocket' && createWebSocket) {
       this.link = openWebSocket(createWebSocket, this.o.url, events);
@@ -201,34 +152,27 @@ class Client implements RealtimeClient {
         queueMicrotask(() => events.ended({ opened: false }));
         return;
       }
-      this.link = openEventStream(sse.fetch, url, this.streamSince(), events);
+      this.link = openEventStream(sse.fetch, url, this.membership.streamSince(), events);
     }
-    this.arm(this.o.pingTimeoutMs, () => this.dead('did not open'));
+    this.watch.opening();
   }
 
   private opened(): void {
     this.linkOpen = true;
-    this.openedAt = Date.now();
-    this.heard();
+    this.reconnects.opened(this.transport);
     if (this.transport === 'websocket') {
-      this.webSocketOpened = true;
-      this.webSocketFailures = 0;
-      for (const room of this.joined.keys()) this.ask(room);
-      if (this.o.pingIntervalMs > 0) {
-        this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
-        unref(this.pingTimer);
-      }
+      this.watch.startPinging();
+      for (const room of this.membership.names()) this.ask(room);
     } else {
+      this.watch.heard();
       if (this.rooms.join('\n') !== this.streamRooms) {
         this.restream(); // rooms changed while the stream was opening
         return;
       }
-      this.watchSilence();
-      const resumed = this.streamSince() !== undefined;
-      for (const [room, state] of this.joined) {
-        state.resumed = resumed;
-        state.gapOnJoin = state.wasJoined && !resumed;
-        this.confirmed(room);
+      this.watch.watchSilence();
+      const resumed = this.membership.streamSince() !== undefined;
+      for (const room of this.membership.names()) {
+        this.replies.confirmed(room, this.membership.streamed(room, resumed));
       }
     }
     this.setState('open');
@@ -236,36 +180,8 @@ class Client implements RealtimeClient {
 
   /** Asks the hub for a room: a resume after its last event, when there is one. */
   private ask(room: string): void {
-    const state = this.joined.get(room);
-    if (state === undefined) return;
-    const since = state.positionId ?? state.lastId;
-    if (since !== undefined && since.length <= MAX_SINCE_LENGTH) {
-      state.resumed = true;
-      state.gapOnJoin = false; // the hub says gap itself when it cannot replay
-      this.link?.send({ type: 'resume', room, since });
-    } else {
-      state.resumed = false;
-      state.gapOnJoin = state.wasJoined;
-      this.link?.send({ type: 'subscribe', room });
-    }
-  }
-
-  /**
-   * Where a new SSE stream resumes: the earliest position among the rooms (one
-   * `Last-Event-ID` serves them all; what the other rooms get again is dropped as seen).
-   */
-  private streamSince(): string | undefined {
-    let earliest: Room | undefined;
-    for (const state of this.joined.values()) {
-      if (state.position === undefined) continue;
-      if (
-        earliest?.position === undefined ||
-        compareStreamIds(state.position, earliest.position) < 0
-      ) {
-        earliest = state;
-      }
-    }
-    return earliest?.positionId ?? this.lastEventId;
+    const request = this.membership.request(room);
+    if (request !== undefined) this.link?.send(request);
   }
 
   /** Opens a new SSE stream for the rooms as they are now, once per burst of joins and leaves. */
@@ -278,83 +194,6 @@ class Client implements RealtimeClient {
       if (this.state === 'closed' || this.retryTimer !== undefined) return;
       this.dropLink(false);
       this.openLink();
-    });
-  }
-
-  private frame(m: Record<string, unknown>): void {
-    const room = typeof m.room === 'string' ? m.room : undefined;
-    switch (m.type) {
-      case ReplyType.event:
-        if (room !== undefined && typeof m.eventType === 'string') this.event(m, room);
-        return;
-      case ReplyType.gap:
-        if (room !== undefined && !this.leaving.has(room)) this.emit('gap', { room });
-        return;
-      case ReplyType.joined:
-        if (room !== undefined && this.joined.has(room)) this.confirmed(room);
-        return;
-      case ReplyType.left:
-        if (room !== undefined) this.leaving.delete(room);
-        return;
-      case ReplyType.error: {
-        const code = String(m.code) as ClientErrorCode;
-        if (room !== undefined && REFUSED_ROOM.has(code)) this.joined.delete(room);
-        const message = typeof m.message === 'string' ? m.message : code;
-        this.emit('error', new RealtimeClientError(code, message, room ? { room } : {}));
-      }
-    }
-  }
-
-  private confirmed(room: string): void {
-    const state = this.joined.get(room)!;
-    const gap = state.gapOnJoin;
-    state.gapOnJoin = false;
-    state.wasJoined = true;
-    this.emit('joined', { room, resumed: state.resumed });
-    if (gap) this.emit('gap', { room });
-  }
-
-  /** Emits an event once: one at or before the last position seen in its room is dropped. */
-  private event(m: Record<string, unknown>, room: string): void {
-    if (this.leaving.has(room)) return;
-    const id = typeof m.id === 'string' ? m.id : '';
-    const state = this.joined.get(room);
-    if (state !== undefined && id !== '') {
-      const position = parseStreamId(id);
-      if (position !== undefined) {
-        if (state.position !== undefined && compareStreamIds(position, state.position) <= 0) {
-          return;
-        }
-        state.position = position;
-        state.positionId = id;
-      }
-      state.lastId = id;
-    }
-    if (room !== EVERYONE && id !== '') this.lastEventId = id;
-    this.emit('event', m as unknown as RealtimeEvent);
-  }
-
-  private heard(): void {
-    this.lastHeard = Date.now();
-    if (this.linkOpen && this.transport === 'websocket') this.disarm();
-  }
-
-  private ping(): void {
-    if (this.deadline !== undefined) return; // the last one is still unanswered
-    this.link?.send({ type: 'ping' });
-    this.arm(this.o.pingTimeoutMs, () => this.dead('did not answer a ping'));
-  }
-
-  /** Over SSE nothing is sent: the link is dead when even the hub's heartbeats stop. */
-  private watchSilence(): void {
-    if (this.o.pingIntervalMs === 0) {
-      this.disarm();
-      return;
-    }
-    const silence = this.o.pingIntervalMs + this.o.pingTimeoutMs;
-    this.arm(silence - (Date.now() - this.lastHeard), () => {
-      if (Date.now() - this.lastHeard >= silence) this.dead('went silent');
-      else this.watchSilence();
     });
   }
 
@@ -371,56 +210,22 @@ class Client implements RealtimeClient {
     this.link?.close(hard);
     this.link = undefined;
     this.linkOpen = false;
-    clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-    this.disarm();
+    this.watch.stop();
   }
 
   private ended(end: LinkEnd): void {
     this.dropLink(false);
     if (this.state === 'closed') return;
-    const { status, code } = end;
-    if (status === 401 || status === 403) {
-      this.emit(
-        'error',
-        new RealtimeClientError('unauthorized', `the server refused the connection (${status})`, {
-          status,
-        }),
-      );
+    const unauthorized = unauthorizedEnd(end);
+    if (unauthorized !== undefined) {
+      this.listeners.emit('error', unauthorized);
       this.close();
       return;
     }
-    if (status !== undefined) {
-      this.emit(
-        'error',
-        new RealtimeClientError('refused', `the server answered ${status}`, { status }),
-      );
-    }
-    if (code === CloseCode.policy || code === CloseCode.tooBig) {
-      this.emit(
-        'error',
-        new RealtimeClientError('closed_by_server', `the server closed the connection (${code})`),
-      );
-    }
-    if (end.opened && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
-    if (!end.opened && this.transport === 'websocket') this.webSocketFailures++;
-    const { sse } = this.o;
-    if (
-      sse &&
-      this.transport === 'websocket' &&
-      !this.webSocketOpened &&
-      this.webSocketFailures >= sse.fallbackAfter
-    ) {
-      this.o.logger.warn?.(
-        `realtime client: WebSocket failed ${this.webSocketFailures} times in a row; using SSE`,
-      );
-      this.transport = 'sse';
-      this.attempt = 0;
-    }
-    let delay = backoffDelay(this.attempt++, this.o.initialMs, this.o.maxMs);
-    if (end.retryAfterMs !== undefined) {
-      delay = Math.max(delay, Math.min(end.retryAfterMs, this.o.maxMs));
-    }
+    for (const error of endErrors(end)) this.listeners.emit('error', error);
+    const { transport, delayMs: delay } = this.reconnects.next(end, this.transport);
+    this.transport = transport;
+    const { code } = end;
     this.o.logger.info?.(
       `realtime client: disconnected${code === undefined ? '' : ` (${code})`}; again in ${delay} ms`,
     );
@@ -432,49 +237,11 @@ class Client implements RealtimeClient {
     this.setState('reconnecting', change);
   }
 
-  // --- plumbing --------------------------------------------------------------------------
-
-  private arm(ms: number, fn: () => void): void {
-    this.disarm();
-    this.deadline = setTimeout(() => {
-      this.deadline = undefined;
-      fn();
-    }, ms);
-    unref(this.deadline);
-  }
-
-  private disarm(): void {
-    clearTimeout(this.deadline);
-    this.deadline = undefined;
-  }
-
   /** Tells `state` listeners of a change, and of each new reconnect delay. */
   private setState(state: ClientState, extra: Partial<StateChange> = {}): void {
     const previous = this.state;
     if (state === previous && state !== 'reconnecting') return;
     this.state = state;
-    this.emit('state', { ...extra, state, previous, transport: this.transport });
+    this.listeners.emit('state', { ...extra, state, previous, transport: this.transport });
   }
-
-  private emit<K extends keyof ClientEventMap>(name: K, value: ClientEventMap[K]): void {
-    const listeners = this.listeners[name] as Set<(value: ClientEventMap[K]) => void>;
-    if (name === 'error' && listeners.size === 0) {
-      this.o.logger.warn?.(`realtime client: ${(value as RealtimeClientError).message}`);
-    }
-    for (const listener of [...listeners]) {
-      try {
-        listener(value);
-      } catch (error) {
-        // As EventTarget does: the error surfaces (window.onerror, uncaughtException), and
-        // the other listeners and the client go on.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
-  }
-}
-
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
 }
