@@ -410,6 +410,20 @@ describe('realtime client, against a WebSocket driven by hand', () => {
     ]);
   });
 
+  it('stays closed when an error listener closes it while a link ends (no reconnect scheduled)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const c = record(connect('ws://hub/ws', { WebSocket: FakeSocket, pingIntervalMs: 0 }));
+    c.client.on('error', () => c.client.close());
+    await Promise.resolve();
+    FakeSocket.made[0]!.open();
+    FakeSocket.made[0]!.drop(1008, 'too many bad messages'); // closed_by_server, then close()
+    expect(c.errors.map((e) => e.code)).toEqual(['closed_by_server']);
+    expect(c.client.state).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.runAllTimersAsync();
+    expect(FakeSocket.made).toHaveLength(1);
+  });
+
   it('refuses options that cannot work', () => {
     expect(() =>
       connect('ws://hub/ws', { WebSocket: FakeSocket, createWebSocket: (u) => new FakeSocket(u) }),

@@ -1,3 +1,4 @@
+import { roomNameProblem } from '@bancada/internal/wire';
 import { RealtimeClientOptionError } from './errors.js';
 import type { ClientLogger, FetchLike, WebSocketConstructorLike, WebSocketLike } from './types.js';
 
@@ -77,10 +78,11 @@ export interface ResolvedClientOptions {
   logger: Partial<ClientLogger>;
 }
 
-/** Room names are what the hub accepts: 1 to 256 characters. */
+/** Room names are what the hub accepts (the wire's room rule). */
 export function checkRoom(room: unknown, call: string): asserts room is string {
-  if (typeof room !== 'string' || room.length === 0 || room.length > 256) {
-    throw new TypeError(`${call} needs a room name of 1 to 256 characters, got ${String(room)}`);
+  const problem = roomNameProblem(room);
+  if (problem !== undefined) {
+    throw new TypeError(`${call}: ${problem}, got ${String(room)}`);
   }
 }
 

@@ -223,6 +223,7 @@ class Client implements RealtimeClient {
       return;
     }
     for (const error of endErrors(end)) this.listeners.emit('error', error);
+    if (this.state === 'closed') return; // an error listener closed the client
     const { transport, delayMs: delay } = this.reconnects.next(end, this.transport);
     this.transport = transport;
     const { code } = end;
