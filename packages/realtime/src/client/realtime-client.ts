@@ -223,7 +223,8 @@ class Client implements RealtimeClient {
       return;
     }
     for (const error of endErrors(end)) this.listeners.emit('error', error);
-    if (this.state === 'closed') return; // an error listener closed the client
+    // An error listener may have closed the client meanwhile.
+    if ((this.state as ClientState) === 'closed') return;
     const { transport, delayMs: delay } = this.reconnects.next(end, this.transport);
     this.transport = transport;
     const { code } = end;
