@@ -27,4 +27,9 @@ export { type Refusal, refusalOf, refuseRequest, refuseUpgrade } from './refusal
 export { claimRegistry, claimsOf } from './registry.js';
 export { type ScrapedMetrics, scrapedFrom } from './scraped-metrics.js';
 export { ThrottledLog } from './throttled-log.js';
-export { type Admitted, type UpgradeTarget, upgradeThrough } from './upgrade.js';
+export {
+  type Admitted,
+  type ClosingSocket,
+  type UpgradeTarget,
+  upgradeThrough,
+} from './upgrade.js';

@@ -2,10 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Refusal, refuseUpgrade } from './refusal.js';
 
+/** What a WebSocket must have here: a 'close' event (ws's WebSocket has it). */
+export interface ClosingSocket {
+  on(event: 'close', listener: () => void): unknown;
+}
+
 /** The part of a `ws` WebSocketServer (noServer mode) that an upgrade needs. */
-export interface UpgradeTarget<
-  Socket extends { once(event: 'close', listener: () => void): unknown },
-> {
+export interface UpgradeTarget<Socket extends ClosingSocket> {
   handleUpgrade(
     req: IncomingMessage,
     socket: Duplex,
@@ -26,10 +29,7 @@ export interface Admitted {
  * server keeps half-open sockets, so its socket is closed here), a failed handshake, the
  * WebSocket's close. An `admit` that throws is a 503. Resolves the WebSocket, or undefined.
  */
-export async function upgradeThrough<
-  Socket extends { once(event: 'close', listener: () => void): unknown },
-  A extends Admitted,
->(
+export async function upgradeThrough<Socket extends ClosingSocket, A extends Admitted>(
   wss: UpgradeTarget<Socket>,
   req: IncomingMessage,
   socket: Duplex,
@@ -37,7 +37,7 @@ export async function upgradeThrough<
   admit: () => Promise<A | Refusal>,
   onOpen: (client: Socket, admitted: A) => void = () => {},
 ): Promise<Socket | undefined> {
-  socket.on('error', () => {}); // a client that vanishes mid-handshake is its own business
+  socket.on('error', ignore); // a client that vanishes mid-handshake is its own business
   const hungUp = () => socket.destroy();
   socket.once('end', hungUp);
   let admitted: A | Refusal;
@@ -56,16 +56,31 @@ export async function upgradeThrough<
     granted.release();
     return undefined;
   }
-  // A handshake that fails (ws answers 400 and destroys the socket) gives its slot back.
-  const release = () => granted.release();
-  socket.once('close', release);
   return new Promise((resolve) => {
-    socket.once('close', () => resolve(undefined));
+    // A handshake that fails (ws answers 400 and destroys the socket) gives its slot back.
+    const failed = () => {
+      granted.release();
+      resolve(undefined);
+    };
+    socket.once('close', failed);
     wss.handleUpgrade(req, socket, head, (client) => {
-      socket.off('close', release);
-      client.once('close', release);
+      // Nothing of this scope may outlive the handshake: its closures hold the request.
+      socket.off('close', failed);
+      releaseOnClose(client, granted);
       onOpen(client, granted);
       resolve(client);
     });
   });
+}
+
+/**
+ * Listeners that outlive the handshake are made out here, so that they hold no more than they
+ * need: one made inside `upgradeThrough` would keep its whole scope (the request, its head)
+ * for as long as the connection lives.
+ */
+function ignore(): void {}
+
+/** Gives the slot back when the WebSocket closes (`on`: 'close' comes once, and `once` costs a wrapper per connection). */
+function releaseOnClose(client: ClosingSocket, slot: Admitted): void {
+  client.on('close', () => slot.release());
 }

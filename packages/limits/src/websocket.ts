@@ -1,6 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { refusalOf, type UpgradeTarget, upgradeThrough } from '@bancada/internal';
+import {
+  type ClosingSocket,
+  refusalOf,
+  type UpgradeTarget,
+  upgradeThrough,
+} from '@bancada/internal';
 import { type ConnectionGate, isRejection } from './types.js';
 
 export type { UpgradeTarget };
@@ -12,9 +17,7 @@ export type { UpgradeTarget };
  * goes away while the slot is being acquired gives it back at once.
  * Resolves the new WebSocket, or undefined when there is none.
  */
-export function upgradeWithLimit<
-  Socket extends { once(event: 'close', listener: () => void): unknown },
->(
+export function upgradeWithLimit<Socket extends ClosingSocket>(
   gate: ConnectionGate,
   wss: UpgradeTarget<Socket>,
   req: IncomingMessage,

@@ -49,7 +49,6 @@ export class WsMember implements Member {
   private bad = 0;
   private open = true;
   private readonly internals: WsInternals;
-  private readonly closed: Promise<void>;
 
   constructor(
     private readonly ws: WebSocket,
@@ -64,12 +63,7 @@ export class WsMember implements Member {
       this.alive = true;
     });
     ws.on('error', ignore); // a protocol error closes the socket; 'close' cleans up
-    this.closed = new Promise((resolve) =>
-      ws.once('close', () => {
-        this.left();
-        resolve();
-      }),
-    );
+    ws.on('close', () => this.left()); // comes once; `once` would cost a wrapper per connection
   }
 
   /** Made on the first resume: most connections never need one. */
@@ -116,12 +110,17 @@ export class WsMember implements Member {
   }
 
   sendAway(reason: AwayReason, retryAfterMs: number): Promise<void> {
+    // Made here rather than kept from the start: most connections are never sent away.
+    const closed =
+      this.ws.readyState === 3
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
     if (reason === 'restart') {
       this.close(CloseCode.restart, JSON.stringify({ retryAfterMs }), 3000);
     } else {
       this.close(...AWAY[reason]);
     }
-    return this.closed;
+    return closed;
   }
 
   /** Closes with `code` and a reason; terminates if the close handshake does not end soon. */
