@@ -3,21 +3,20 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { type Cache, createCache } from '@bancada/cache';
-import { attemptLimit } from '@bancada/limits';
 import type { PgBridge } from '@bancada/pg-bridge';
 import type { Hub } from '@bancada/realtime';
 import { createSession, type SessionMiddleware, sameOriginOnly } from '@bancada/session';
-import express, { type ErrorRequestHandler } from 'express';
-import { Redis } from 'ioredis';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import express from 'express';
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './database.js';
+import { errorHandler } from './error-handler.js';
 import { HttpError } from './http-error.js';
 import type { Logger } from './logger.js';
+import { createLoginGuards } from './login-guards.js';
 import { migrate } from './migrations.js';
-import { PasswordGate } from './password-gate.js';
 import { createRealtime } from './realtime.js';
-import { authRoutes, type LoginGuards } from './routes/auth.js';
+import { authRoutes } from './routes/auth.js';
 import { type Health, healthRoutes, readHealth } from './routes/health.js';
 import { orderRoutes } from './routes/orders.js';
 import { pageRoutes } from './routes/pages.js';
@@ -148,38 +147,17 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     registry,
     logger,
   });
-  // Our own connection for the login limiter, so that closing this app closes it.
-  const rateLimitRedis = config.redisUrl
-    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
-    : undefined;
-  rateLimitRedis?.on('error', () => {}); // while Redis is away the limiter counts per instance
-  const loginGuards: LoginGuards = {
-    // Checked before a login and counted after a failed one only: a busy restaurant logs in
-    // often, and valid logins in flight at once must not count as failures.
-    failures: attemptLimit({
-      windowMs: 15 * 60_000,
-      limit: loginLimits.perIp,
-      redis: rateLimitRedis ?? false,
-      prefix: `${prefix}rl:login:`,
-      name: 'login',
-      registry,
-      logger,
-    }),
-    perAccount: attemptLimit({
-      windowMs: 15 * 60_000,
-      limit: loginLimits.perAccount,
-      redis: rateLimitRedis ?? false,
-      prefix: `${prefix}rl:login-account:`,
-      name: 'login-account',
-      registry,
-      logger,
-    }),
-    hashes: new PasswordGate(loginLimits.hashes, loginLimits.queued),
-  };
-  passwordGateMetrics(loginGuards.hashes, registry);
-  logger.info(
-    `login rate limit: ${config.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,
-  );
+  const login = createLoginGuards({
+    redisUrl: config.redisUrl,
+    prefix,
+    perIp: loginLimits.perIp,
+    perAccount: loginLimits.perAccount,
+    hashes: loginLimits.hashes,
+    queued: loginLimits.queued,
+    registry,
+    logger,
+  });
+  const loginGuards = login.guards;
   const realtime = createRealtime({
     config: { ...config, instanceId },
     sessions,
@@ -271,9 +249,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
       bridge?.close(),
       cache.close(),
       realtime.limiter.close(),
-      loginGuards.failures.close(),
-      loginGuards.perAccount.close(),
-      rateLimitRedis?.quit(),
+      login.close(),
     ]);
     await sessions.close();
     await database.close();
@@ -312,94 +288,9 @@ function wholeNumber(name: string, value: number | undefined, fallback: number, 
   return resolved;
 }
 
-/** `pdv_password_hashes{state}` and `pdv_password_hash_refusals_total`, read when scraped. */
-function passwordGateMetrics(gate: PasswordGate, registry: Registry): void {
-  new Gauge({
-    name: 'pdv_password_hashes',
-    help: 'Password hashes running, and logins waiting for one, on this instance.',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      const { running, queued } = gate.stats();
-      this.set({ state: 'running' }, running);
-      this.set({ state: 'queued' }, queued);
-    },
-  });
-  new Counter({
-    name: 'pdv_password_hash_refusals_total',
-    help: 'Logins answered 503 because the password hash queue was full.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(gate.refused);
-    },
-  });
-}
-
 /** `pdv-<pid>-<random>`: unique enough to tell instances apart in logs and /health. */
 export function defaultInstanceId(): string {
   return `pdv-${process.pid}-${randomBytes(3).toString('hex')}`;
-}
-
-/** HttpErrors become their status and `{ error, message }`; anything else a logged 500. */
-function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error, _req, res, _next) => {
-    if (error instanceof HttpError) {
-      res
-        .status(error.status)
-        .set(error.headers)
-        .json({ error: error.code, message: error.message });
-      return;
-    }
-    // express.json's own errors (bad JSON, too large) carry a 4xx status.
-    const status = (error as { status?: number }).status;
-    if (status !== undefined && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'invalid_request', message: (error as Error).message });
-      return;
-    }
-    // Text Postgres cannot store (a NUL character): the schemas refuse it first; this is in
-    // case a field ever slips past them.
-    if (['22021', '22P05'].includes((error as { code?: string })?.code ?? '')) {
-      res.status(400).json({
-        error: 'invalid_request',
-        message: 'text must not contain the NUL character (U+0000) or invalid characters',
-      });
-      return;
-    }
-    const unavailable = isDatabaseUnavailable(error);
-    if (!unavailable) logger.error(`request failed: ${(error as Error)?.stack ?? error}`);
-    res
-      .status(unavailable ? 503 : 500)
-      .set(unavailable ? { 'Retry-After': '5' } : {})
-      .json(
-        unavailable
-          ? { error: 'unavailable', message: 'the database is not reachable; try again shortly' }
-          : { error: 'internal', message: 'something went wrong' },
-      );
-  };
-}
-
-// Connection refused/reset/timeouts from pg, and the server's own timeouts (57014: the
-// statement_timeout, 25P03: idle_in_transaction_session_timeout): the database is away or
-// too slow, not a bug.
-const UNAVAILABLE_CODES = [
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  '57014',
-  '25P03',
-  '57P01',
-  '57P03',
-  '08006',
-  '08001',
-];
-
-function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  return (
-    UNAVAILABLE_CODES.includes(e?.code ?? '') ||
-    /timeout|terminated|Connection terminated/i.test(e?.message ?? '')
-  );
 }
 
 export type { Database, PgBridge };
