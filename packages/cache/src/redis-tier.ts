@@ -284,9 +284,7 @@ export class RedisTier implements RemoteTier {
 
   private logError(where: string, error: Error): void {
     if (this.closed) return;
-    this.errorLog.error(
-      `${where}:${error.message}`,
-      `cache: redis ${where} error: ${error.message}`,
-    );
+    const message = describeRedisError(error);
+    this.errorLog.error(`${where}:${message}`, `cache: redis ${where} error: ${message}`);
   }
 }

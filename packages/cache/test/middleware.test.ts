@@ -118,6 +118,36 @@ describe('cacheResponse', () => {
     expect(a.body).toStrictEqual({ restaurant: 'a' });
   });
 
+  it('keys a response by its URL as sent, mount path and query included, and by nothing else', async () => {
+    const cache = caches.memory();
+    const { app: inner, runs } = appWith(cache);
+    const app = express().use('/api', inner);
+    await request(app).get('/api/limits?a=1&b=2').expect(200);
+    await waitFor(
+      'the response to be stored under its key',
+      async () => (await cache.get('response:/api/limits?a=1&b=2')) !== undefined,
+    );
+    // Neither the user, nor the language, nor the host varies the key...
+    const other = await request(app)
+      .get('/api/limits?a=1&b=2')
+      .set('Cookie', 'sid=someone-else')
+      .set('Accept-Language', 'en')
+      .set('Host', 'other.example')
+      .expect(200);
+    expect(other.headers['x-cache']).toBe('HIT');
+    // ...but the query as written does, order included.
+    const reordered = await request(app).get('/api/limits?b=2&a=1').expect(200);
+    expect(reordered.headers['x-cache']).toBe('MISS');
+    expect(runs.count).toBe(2);
+    await waitFor(
+      'the second response to be stored',
+      async () => (await cache.get('response:/api/limits?b=2&a=1')) !== undefined,
+    );
+    // What the README says to drop a route's responses with.
+    expect(await cache.deletePattern('response:/api/limits*')).toBe(2);
+    expect((await request(app).get('/api/limits?a=1&b=2')).headers['x-cache']).toBe('MISS');
+  });
+
   it('does not cache a body larger than maxBodyBytes', async () => {
     const { app, runs } = appWith(caches.memory(), { maxBodyBytes: 10 });
     await request(app).get('/limits').expect(200);

@@ -1,6 +1,7 @@
 import { MemoryStore, type Options, type Store } from 'express-rate-limit';
 import type { Registry } from 'prom-client';
 import { LimitsOptionError } from './errors.js';
+import { limiterName } from './limiter-name.js';
 import { limitsMetrics } from './metrics.js';
 import { checkOnRedisError, type OnRedisError } from './options.js';
 import { type RedisSource, resolveRedisSource, sharedStore } from './shared-store.js';
@@ -37,8 +38,8 @@ export interface AttemptLimitOptions {
    */
   onRedisError?: OnRedisError;
   /**
-   * Label of this limit's metrics.
-   * @default 'attempts'
+   * Names this limit in log lines and as the `limiter` label of its metrics.
+   * @default its prefix without the trailing separator: `'bancada:attempts'`, `'login:fail'` for `'login:fail:'`
    */
   name?: string;
   /** A prom-client registry for `bancada_limits_*` metrics. */
@@ -69,6 +70,7 @@ export interface AttemptLimit {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
+const DEFAULT_PREFIX = 'bancada:attempts:';
 
 /**
  * A limit whose counting is the caller's to decide, for what `rateLimit()` cannot tell
@@ -94,7 +96,7 @@ export function attemptLimit(options: AttemptLimitOptions = {}): AttemptLimit {
   }
   const windowMs = options.windowMs ?? 15 * 60_000;
   const limit = options.limit ?? 10;
-  const name = options.name ?? 'attempts';
+  const { name, fromPrefix } = limiterName(options.name, options.prefix, DEFAULT_PREFIX);
   const onRedisError = options.onRedisError ?? 'local';
   if (!Number.isInteger(windowMs) || windowMs < 1000) {
     throw new LimitsOptionError(
@@ -107,16 +109,22 @@ export function attemptLimit(options: AttemptLimitOptions = {}): AttemptLimit {
   checkOnRedisError(onRedisError);
   const log = options.logger === false ? silent : (options.logger ?? console);
   const source = resolveRedisSource(options.redis);
+  // Before the store opens a connection: the registry may refuse the name.
+  const metrics = options.registry
+    ? limitsMetrics(
+        options.registry,
+        name,
+        () => ({ degraded: shared?.degraded ?? false }),
+        fromPrefix,
+      )
+    : undefined;
   const shared =
     source === undefined
       ? undefined
-      : sharedStore(source, options.prefix ?? 'bancada:attempts:', name, onRedisError, log);
+      : sharedStore(source, options.prefix ?? DEFAULT_PREFIX, name, onRedisError, log);
   const store: Store = shared ?? new MemoryStore();
   // The stores read only windowMs from express-rate-limit's options.
   void Promise.resolve(store.init?.({ windowMs } as Options)).catch(() => {});
-  const metrics = options.registry
-    ? limitsMetrics(options.registry, name, () => ({ degraded: shared?.degraded ?? false }))
-    : undefined;
 
   const verdict = (count: number, resetTime: Date | undefined): AttemptVerdict => ({
     allowed: count < limit,

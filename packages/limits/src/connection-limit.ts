@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeRedisError } from '@bancada/internal';
 import type { Redis } from 'ioredis';
 import { clientIp, compileTrust, ipKey } from './client-ip.js';
 import { sendRejection } from './http.js';
@@ -189,7 +190,7 @@ export class ConnectionLimiter implements ConnectionGate {
       this.setDegraded(false);
       return allowed;
     } catch (error) {
-      this.setDegraded(true, (error as Error).message);
+      this.setDegraded(true, describeRedisError(error));
       return this.o.onRedisError === 'open' ? true : undefined;
     }
   }
@@ -227,7 +228,7 @@ export class ConnectionLimiter implements ConnectionGate {
     if (this.leases === undefined || this.redis?.status !== 'ready') return;
     this.leases.renew(this.held).then(
       () => this.setDegraded(false),
-      (error: Error) => this.setDegraded(true, error.message),
+      (error: Error) => this.setDegraded(true, describeRedisError(error)),
     );
   }
 

@@ -1,3 +1,4 @@
+import { describeRedisError } from '@bancada/internal';
 import {
   type ClientRateLimitInfo,
   MemoryStore,
@@ -116,7 +117,7 @@ export class FallbackStore implements Store {
     } catch (error) {
       if (!this.failing) {
         this.failing = true;
-        this.onChange(true, (error as Error)?.message ?? String(error));
+        this.onChange(true, describeRedisError(error));
       }
       return this.fallBack(local, whenOpen, error);
     }

@@ -30,7 +30,17 @@ export function limitsMetrics(
   registry: Registry,
   name: string,
   stats: () => LimiterState,
+  fromPrefix?: string,
 ): LimitsMetrics {
+  // First, since it may refuse the name: before any metric is made.
+  const release = claimRegistry(registry, 'limiter', name, (message) =>
+    fromPrefix === undefined
+      ? new LimitsOptionError(message)
+      : new LimitsOptionError(
+          `${message} (the name comes from the prefix "${fromPrefix}", which they share: give ` +
+            'each its own prefix, which in Redis keeps their counts apart too)',
+        ),
+  );
   let shared = byRegistry.get(registry);
   if (shared === undefined) {
     const sources = new Map<string, () => LimiterState>();
@@ -66,7 +76,6 @@ export function limitsMetrics(
     shared = { rejections, sources };
     byRegistry.set(registry, shared);
   }
-  const release = claimRegistry(registry, 'limiter', name, (m) => new LimitsOptionError(m));
   shared.sources.set(name, stats);
   const { rejections, sources } = shared;
   return {

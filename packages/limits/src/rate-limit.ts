@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { LimitsOptionError } from './errors.js';
 import { type FallbackStore, RateLimitUnavailableError } from './fallback-store.js';
 import { sendRejection } from './http.js';
+import { limiterName } from './limiter-name.js';
 import { limitsMetrics } from './metrics.js';
 import { checkOnRedisError, type OnRedisError } from './options.js';
 import { type RedisSource, resolveRedisSource, sharedStore } from './shared-store.js';
@@ -35,8 +36,8 @@ export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
    */
   onRedisError?: OnRedisError;
   /**
-   * Label of this limiter's metrics.
-   * @default 'rate'
+   * Names this limiter in log lines and as the `limiter` label of its metrics.
+   * @default its prefix without the trailing separator: `'bancada:rl'`, `'rl:login'` for `'rl:login:'`
    */
   name?: string;
   /** A prom-client registry for `bancada_limits_*` metrics. */
@@ -49,6 +50,7 @@ export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
+const DEFAULT_PREFIX = 'bancada:rl:';
 
 /**
  * express-rate-limit with the defaults most apps want: 100 requests a minute per client,
@@ -63,7 +65,7 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
   const {
     redis,
     prefix,
-    name = 'rate',
+    name: givenName,
     registry,
     logger,
     onRedisError: given,
@@ -72,17 +74,19 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
     store: ownStore,
     ...rest
   } = options;
+  const { name, fromPrefix } = limiterName(givenName, prefix, DEFAULT_PREFIX);
   const onRedisError = whenRedisFails(given, passOnStoreError);
   // A store of the caller's: it is theirs to share; no connection of ours.
   const source = ownStore !== undefined ? undefined : resolveRedisSource(redis);
   const log = logger === false ? silent : (logger ?? console);
+  // Before the store opens a connection: the registry may refuse the name.
+  const metrics = registry
+    ? limitsMetrics(registry, name, () => ({ degraded: store?.degraded ?? false }), fromPrefix)
+    : undefined;
   const store: FallbackStore | undefined =
     source === undefined
       ? undefined
-      : sharedStore(source, prefix ?? 'bancada:rl:', name, onRedisError, log);
-  const metrics = registry
-    ? limitsMetrics(registry, name, () => ({ degraded: store?.degraded ?? false }))
-    : undefined;
+      : sharedStore(source, prefix ?? DEFAULT_PREFIX, name, onRedisError, log);
   const limiter = expressRateLimit({
     windowMs: 60_000,
     limit: 100,
@@ -98,8 +102,10 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimitRequestHandl
     passOnStoreError: false,
     // express-rate-limit's configuration warnings, in the same place as ours.
     logger: {
-      warn: (error, message) => log.warn(`limits: ${message ?? ''} ${String(error)}`.trim()),
-      error: (error, message) => log.error(`limits: ${message ?? ''} ${String(error)}`.trim()),
+      warn: (error, message) =>
+        log.warn(`limits: rate limit "${name}": ${message ?? ''} ${String(error)}`.trim()),
+      error: (error, message) =>
+        log.error(`limits: rate limit "${name}": ${message ?? ''} ${String(error)}`.trim()),
     },
     ...(ownStore ? { store: ownStore } : store ? { store } : {}),
     ...rest,

@@ -56,7 +56,8 @@ describe('attemptLimit', () => {
     const server = await startRedis();
     cleanups.push(() => server.stop());
     const logger = recordingLogger();
-    const local = limit({ redis: server.url, prefix: keyPrefix('a-l'), limit: 2, logger });
+    const prefix = keyPrefix('a-l');
+    const local = limit({ redis: server.url, prefix, limit: 2, logger });
     const closed = limit({
       redis: server.url,
       prefix: keyPrefix('a-c'),
@@ -69,8 +70,13 @@ describe('attemptLimit', () => {
     await local.record('ip'); // counted here meanwhile
     await local.record('ip');
     expect((await local.check('ip')).allowed).toBe(false);
+    // Named after its prefix (without the trailing ':'), so the line says which limit it is.
     expect(logger.lines).toContainEqual(
-      expect.stringMatching(/^warn limits: redis unavailable .*"attempts" counts per instance/),
+      expect.stringMatching(
+        new RegExp(
+          `^warn limits: redis unavailable .*"${prefix.slice(0, -1)}" counts per instance`,
+        ),
+      ),
     );
     await expect(closed.check('ip')).rejects.toBeInstanceOf(RateLimitUnavailableError);
   });
@@ -85,12 +91,32 @@ describe('attemptLimit', () => {
     );
   });
 
+  it('is named after its prefix by default, apart from a rate limit on the same registry', async () => {
+    const registry = new Registry();
+    const failures = limit({ redis: false, limit: 1, prefix: 'login:fail:', registry });
+    const other = limit({ redis: false, limit: 1, registry });
+    await failures.record('ip');
+    await failures.check('ip');
+    await other.record('ip');
+    await other.check('ip');
+    const text = await registry.metrics();
+    expect(text).toContain('bancada_limits_rejections_total{limiter="login:fail",reason="rate"} 1');
+    expect(text).toContain(
+      'bancada_limits_rejections_total{limiter="bancada:attempts",reason="rate"} 1',
+    );
+    expect(() => attemptLimit({ redis: false, prefix: 'login:fail:', registry })).toThrow(
+      /a limiter named "login:fail" already reports to this registry.*the name comes from the prefix "login:fail:"/,
+    );
+  });
+
   it('refuses options that cannot work, naming them', () => {
     for (const [options, message] of [
       [{ limit: 0 }, /limit/],
       [{ windowMs: 10 }, /windowMs/],
       [{ onRedisError: 'maybe' }, /onRedisError/],
       [{ redis: 'http://x' }, /redis URL/],
+      [{ name: '' }, /name must be a non-empty string/],
+      [{ prefix: 1 }, /prefix must be a string/],
     ] as const) {
       const make = () => attemptLimit({ ...(options as object), logger: false });
       expect(make).toThrow(LimitsOptionError);

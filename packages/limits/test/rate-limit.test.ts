@@ -5,7 +5,12 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeRateLimits, type RateLimitOptions, rateLimit } from '../src/index.js';
+import {
+  closeRateLimits,
+  LimitsOptionError,
+  type RateLimitOptions,
+  rateLimit,
+} from '../src/index.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -59,6 +64,26 @@ describe('rateLimit', () => {
     await waitFor('the shared connection', async () => (await connectionCount(url)) === before + 1);
     await closeRateLimits();
     await waitFor('the connection to close', async () => (await connectionCount(url)) === before);
+  });
+
+  it('says in its own words that Redis is not connected, naming the limiter, while Redis is away', async () => {
+    const server = await startRedis();
+    cleanups.push(() => server.stop());
+    const logger = recordingLogger();
+    const limited = app({ redis: server.url, prefix: 'rl:login:', limit: 3, logger });
+    await request(limited).get('/').expect(200);
+    await server.kill();
+    await request(limited).get('/').expect(200);
+    await request(limited).get('/').expect(200);
+
+    const warnings = logger.lines.filter((line) => line.startsWith('warn'));
+    expect(warnings).toHaveLength(1);
+    // "not connected to Redis", or how the connection ended when that came first.
+    expect(warnings[0]).toMatch(
+      /^warn limits: redis unavailable \(.+\); rate limit "rl:login" counts per instance until it is back \(degraded\)$/,
+    );
+    // Not ioredis's words for it, which read like a setting to change.
+    expect(logger.lines.join('\n')).not.toMatch(/maxRetriesPerRequest|max retries per request/i);
   });
 
   it('counts per instance while Redis is gone, says so once, and shares again when it is back', async () => {
@@ -210,6 +235,45 @@ describe('rateLimit', () => {
     const rejections = await registry.getSingleMetric('bancada_limits_rejections_total')?.get();
     expect(rejections?.values).toContainEqual(
       expect.objectContaining({ labels: { limiter: 'own', reason: 'rate' }, value: 1 }),
+    );
+  });
+
+  it('names each limiter after its prefix by default, so that two are told apart in the metrics', async () => {
+    const registry = new Registry();
+    const login = app({ redis: false, prefix: 'rl:login:', limit: 1, registry });
+    const api = app({ redis: false, prefix: 'rl:api:', limit: 1, registry });
+    for (const limited of [login, api]) {
+      await request(limited).get('/').expect(200);
+      await request(limited).get('/').expect(429);
+    }
+    const text = await registry.metrics();
+    expect(text).toContain('bancada_limits_rejections_total{limiter="rl:login",reason="rate"} 1');
+    expect(text).toContain('bancada_limits_rejections_total{limiter="rl:api",reason="rate"} 1');
+  });
+
+  it('refuses a second limiter on the default prefix on one registry, saying to give each its own prefix', () => {
+    const registry = new Registry();
+    rateLimit({ redis: false, registry });
+    expect(() => rateLimit({ redis: false, registry })).toThrow(
+      new LimitsOptionError(
+        'a limiter named "bancada:rl" already reports to this registry: give each limiter its own name ' +
+          '(the name comes from the prefix "bancada:rl:", which they share: give each its own prefix, ' +
+          'which in Redis keeps their counts apart too)',
+      ),
+    );
+    // Named apart, they may share the prefix.
+    expect(() => rateLimit({ redis: false, registry, name: 'other' })).not.toThrow();
+  });
+
+  it('refuses a name that is empty or not a string, and a prefix that is not a string', () => {
+    expect(() => rateLimit({ name: '' })).toThrow(
+      new LimitsOptionError(
+        'name must be a non-empty string (the limiter label of logs and metrics), got ""',
+      ),
+    );
+    expect(() => rateLimit({ name: 7 as never })).toThrow(LimitsOptionError);
+    expect(() => rateLimit({ prefix: 7 as never })).toThrow(
+      new LimitsOptionError('prefix must be a string, got number'),
     );
   });
 
