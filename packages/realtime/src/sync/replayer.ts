@@ -1,4 +1,4 @@
-import type { ThrottledLog } from '@bancada/internal';
+import { describeRedisError, type ThrottledLog } from '@bancada/internal';
 import { isGapMark, parseStreamId, type StreamId } from '@bancada/internal/wire';
 import type { HubCounters } from '../counters.js';
 import type { Member } from '../members/member.js';
@@ -47,7 +47,7 @@ export class Replayer {
         last = parseStreamId(entry.id);
       }
     } catch (error) {
-      this.log.warn('replay', `realtime: could not read history: ${(error as Error)?.message}`);
+      this.log.warn('replay', `realtime: could not read history: ${describeRedisError(error)}`);
       member.sendGap(room);
     } finally {
       // What waited meanwhile, after the last event replayed (see ReplayHolds).

@@ -1,4 +1,4 @@
-import type { ThrottledLog } from '@bancada/internal';
+import { describeRedisError, type ThrottledLog } from '@bancada/internal';
 import {
   type Envelope,
   EVERYONE,
@@ -237,7 +237,7 @@ export class RoomSync {
     try {
       await work();
     } catch (error) {
-      this.p.log.warn('catch-up', `realtime: could not read history: ${(error as Error)?.message}`);
+      this.p.log.warn('catch-up', `realtime: could not read history: ${describeRedisError(error)}`);
       this.gapTo(room);
     } finally {
       const waiting = this.catchingUp.get(room) ?? [];
