@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 
 let found = '';
 try {
-  found = execFileSync('git', ['grep', '-n', '-E', '^(<<<<<<<|>>>>>>>)( |$)'], { encoding: 'utf8' });
+  found = execFileSync('git', ['grep', '-n', '-E', '^(<<<<<<<|>>>>>>>)( |$)'], {
+    encoding: 'utf8',
+  });
 } catch (error) {
   if (error.status !== 1) throw error; // 1: nothing found
 }
