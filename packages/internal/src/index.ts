@@ -18,11 +18,22 @@ export { checkRedisSource, checkWholeNumbers } from './option-checks.js';
 export {
   closeOwnConnection,
   describeRedisError,
-  isRedisClient,
   type OwnConnectionOptions,
+  openOwnClient,
   openOwnConnection,
-  type RedisSource,
 } from './redis-connection.js';
+export {
+  describeTopology,
+  type HostPort,
+  isRedisClient,
+  openTopology,
+  parseRedisUrl,
+  type RedisSource,
+  RedisSourceError,
+  type RedisTopology,
+  redact,
+  topologyOf,
+} from './redis-topology.js';
 export { type Refusal, refusalOf, refuseRequest, refuseUpgrade } from './refusal.js';
 export { claimRegistry, claimsOf } from './registry.js';
 export { type ScrapedMetrics, scrapedFrom } from './scraped-metrics.js';

@@ -1,6 +1,9 @@
+import { type RedisSource, RedisSourceError, topologyOf } from './redis-topology.js';
+
 /**
- * Throws `invalid`'s error unless `redis` (when given) is a redis:// URL, an ioredis client or
- * its options; with `orFalse`, the message also names `false` (Redis turned off).
+ * Throws `invalid`'s error unless `redis` (when given) is a source a package can open (see
+ * RedisSource: a URL of the kit's forms, an ioredis client or its options, `{ cluster }`);
+ * with `orFalse`, the message also names `false` (Redis turned off).
  */
 export function checkRedisSource(
   redis: unknown,
@@ -15,8 +18,11 @@ export function checkRedisSource(
         : 'redis must be a redis:// URL, an ioredis client or options',
     );
   }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw invalid(`redis URL must start with redis:// or rediss://, got "${redis}"`);
+  try {
+    topologyOf(redis as RedisSource);
+  } catch (error) {
+    if (error instanceof RedisSourceError) throw invalid(error.message);
+    throw error;
   }
 }
 

@@ -1,18 +1,12 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { atMost } from './bounded.js';
-
-/** Where a package finds Redis: a URL, a caller's ioredis client, or ioredis options. */
-export type RedisSource = string | Redis | RedisOptions;
-
-/** True for an ioredis client (duck-typed, so that a caller's copy of ioredis works too). */
-export function isRedisClient(value: unknown): value is Redis {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Redis).duplicate === 'function' &&
-    typeof (value as Redis).sendCommand === 'function'
-  );
-}
+import {
+  isRedisClient,
+  openTopology,
+  type RedisSource,
+  RedisSourceError,
+  topologyOf,
+} from './redis-topology.js';
 
 /** How one of a package's own connections behaves where the packages differ. */
 export interface OwnConnectionOptions {
@@ -37,7 +31,51 @@ export function openOwnConnection(
   source: RedisSource,
   { name, maxRetryDelayMs = 500, connectTimeoutMs = 2000, extra }: OwnConnectionOptions,
 ): Redis {
-  const options: RedisOptions = {
+  const options = ownOptions(name, maxRetryDelayMs, connectTimeoutMs, extra);
+  if (isRedisClient(source) && !(source as Cluster).isCluster) {
+    return (source as Redis).duplicate(options);
+  }
+  const topology = topologyOf(source);
+  if (topology.kind === 'cluster') {
+    throw new RedisSourceError(`${name} takes one Redis node or a Sentinel set-up, not a Cluster`);
+  }
+  return openTopology(topology, options) as Redis;
+}
+
+/**
+ * `openOwnConnection` for a package that runs on a Redis Cluster too: a `Cluster` there (its
+ * node connections with the same settings, and no offline queue of its own either), a
+ * `Redis` elsewhere. `cluster` adds Cluster settings of the package's (shardedSubscribers...).
+ */
+export function openOwnClient(
+  source: RedisSource,
+  { name, maxRetryDelayMs = 500, connectTimeoutMs = 2000, extra }: OwnConnectionOptions,
+  cluster: ClusterOptions = {},
+): Redis | Cluster {
+  const options = ownOptions(name, maxRetryDelayMs, connectTimeoutMs, extra);
+  if (isRedisClient(source)) {
+    if (!(source as Cluster).isCluster) return (source as Redis).duplicate(options);
+    const template = source as Cluster;
+    return template.duplicate(undefined, {
+      ...cluster,
+      redisOptions: { ...template.options.redisOptions, ...options },
+    });
+  }
+  return openTopology(topologyOf(source), options, {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (attempt) =>
+      Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
+    ...cluster,
+  });
+}
+
+function ownOptions(
+  name: string,
+  maxRetryDelayMs: number,
+  connectTimeoutMs: number,
+  extra: RedisOptions | undefined,
+): RedisOptions {
+  return {
     connectionName: name,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
@@ -48,13 +86,10 @@ export function openOwnConnection(
       Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
     ...extra,
   };
-  if (typeof source === 'string') return new Redis(source, options);
-  if (isRedisClient(source)) return source.duplicate(options);
-  return new Redis({ ...source, ...options });
 }
 
 /** Closes a connection we opened: politely if it answers within a second, at once otherwise. */
-export async function closeOwnConnection(connection: Redis): Promise<void> {
+export async function closeOwnConnection(connection: Redis | Cluster): Promise<void> {
   if (connection.status === 'end') return;
   if (connection.status !== 'ready') {
     connection.disconnect();
@@ -77,3 +112,5 @@ export function describeRedisError(error: unknown): string {
   }
   return message;
 }
+
+export { isRedisClient, type RedisSource };

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -18,6 +18,8 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** Starts the server again on the same port and waits until it answers. */
   restart(): Promise<void>;
+  /** Its folder (its config, its log, a cluster's nodes.conf). */
+  readonly dir: string;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -32,10 +34,26 @@ process.once('exit', () => {
  * Starts a private `redis-server` on a free port of 127.0.0.1, in a fresh temporary folder,
  * keeping nothing on disk unless `args` say otherwise.
  */
-export async function startRedis(options: { args?: string[] } = {}): Promise<PrivateRedis> {
+export async function startRedis(
+  options: {
+    args?: string[];
+    /**
+     * A config file's text, written to the server's folder and given first: what must live in
+     * a file the server may rewrite (a Sentinel's state). `@PORT@` stands for its port.
+     */
+    config?: string;
+  } = {},
+): Promise<PrivateRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'bancada-redis-'));
   const port = await freePort();
+  const configFile: string[] = [];
+  if (options.config !== undefined) {
+    const file = join(dir, 'redis.conf');
+    await writeFile(file, options.config.replaceAll('@PORT@', String(port)));
+    configFile.push(file);
+  }
   const args = [
+    ...configFile,
     '--port',
     String(port),
     '--bind',
@@ -99,6 +117,7 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Pri
   const server: PrivateRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
+    dir,
     get pid() {
       return child?.pid ?? -1;
     },
