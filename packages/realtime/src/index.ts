@@ -1,5 +1,12 @@
 export type { ErrorCode } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
+export { type SignTokenOptions, signToken } from './auth/sign-token.js';
+export {
+  type TokenAuthenticatorOptions,
+  tokenAuthenticator,
+} from './auth/token-authenticator.js';
+export type { TokenSecret } from './auth/token-key.js';
+export { TOKEN_PROTOCOL_PREFIX, type TokenSource } from './auth/token-source.js';
 export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
