@@ -1,5 +1,7 @@
 export type { ErrorCode } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
+export { anonymous, firstOf } from './auth/compose.js';
+export { anyOf, publicRooms } from './auth/rooms.js';
 export { type SignTokenOptions, signToken } from './auth/sign-token.js';
 export {
   type TokenAuthenticatorOptions,
