@@ -1,3 +1,4 @@
+export type { RestaurantPrincipal } from '@bancada/internal';
 export type { ErrorCode } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
 export { anonymous, firstOf } from './auth/compose.js';
