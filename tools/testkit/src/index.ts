@@ -31,6 +31,7 @@ export {
   usePackedPackage,
 } from './packed-package.js';
 export { type PrivateRedis, startRedis } from './private-redis.js';
+export { type ReadmeApp, readmeCode, runReadmeApp } from './readme-app.js';
 export { recordingLogger } from './recording-logger.js';
 export { assertRedisAnswers, redisUrl } from './redis-url.js';
 export { waitFor } from './wait-for.js';
