@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createSecretKey, generateKeyPairSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -193,6 +193,10 @@ describe('signToken and tokenAuthenticator, given what cannot work', () => {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const cases: Array<[() => unknown, RegExp]> = [
       [() => tokenAuthenticator({ secret: 'short' }), /at least 32 bytes/],
+      [
+        () => tokenAuthenticator({ secret: createSecretKey(Buffer.alloc(16)) }),
+        /at least 32 bytes, got 16/,
+      ],
       [() => tokenAuthenticator(undefined as never), /needs an options object/],
       [() => tokenAuthenticator({} as never), /secret must be a string .* got undefined/],
       [
@@ -247,6 +251,11 @@ describe('signToken and tokenAuthenticator, given what cannot work', () => {
     const read = tokenAuthenticator({ secret, audience: 'screens', from: 'authorization' });
     const req = { url: '/ws', headers: { authorization: `bearer ${token}` } } as IncomingMessage;
     expect(await read(req)).toEqual(principal);
+    // The same secret as a KeyObject is the same secret.
+    const asKey = createSecretKey(Buffer.from(secret));
+    expect(
+      await tokenAuthenticator({ secret: asKey, audience: 'screens', from: 'authorization' })(req),
+    ).toEqual(principal);
     // Another audience is another kind of token.
     expect(await tokenAuthenticator({ secret, from: 'authorization' })(req)).toBeNull();
   });

@@ -69,6 +69,12 @@ export function resolveTokenKey(
   }
   const type = (secret as { type?: unknown } | null | undefined)?.type;
   if (type === 'secret') {
+    const size = (secret as { symmetricKeySize?: number }).symmetricKeySize; // a KeyObject's
+    if (size !== undefined && size < MIN_SECRET_BYTES) {
+      throw new RealtimeOptionError(
+        `${call}(): a secret key must have at least ${MIN_SECRET_BYTES} bytes, got ${size}`,
+      );
+    }
     return {
       key: secret as KeyObject | CryptoKey,
       algorithm: algorithmOf(options.algorithm ?? 'HS256', WITH_SECRET, call),
