@@ -1,5 +1,15 @@
+export type { RestaurantPrincipal } from '@bancada/internal';
 export type { ErrorCode } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
+export { anonymous, firstOf } from './auth/compose.js';
+export { anyOf, publicRooms } from './auth/rooms.js';
+export { type SignTokenOptions, signToken } from './auth/sign-token.js';
+export {
+  type TokenAuthenticatorOptions,
+  tokenAuthenticator,
+} from './auth/token-authenticator.js';
+export type { TokenSecret } from './auth/token-key.js';
+export { TOKEN_PROTOCOL_PREFIX, type TokenSource } from './auth/token-source.js';
 export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';

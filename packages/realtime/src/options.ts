@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { defaultAuthorize } from './auth/default-authorize.js';
 import { RealtimeOptionError } from './errors.js';
-import { restaurantRooms } from './policy.js';
 import type { HistoryOptions, ResolvedHistory } from './sync/history.js';
 import { resolveHistory } from './sync/history-options.js';
 import type {
@@ -38,7 +38,9 @@ export interface HubOptions {
   /**
    * Whether a principal may join a room. Every join (WebSocket `subscribe`/`auth`, SSE
    * rooms) is checked. The default admits `restaurant:<id>` when the principal's
-   * `restaurantId` is `<id>` (or its `restaurantIds` has it) and refuses every other room.
+   * `restaurantId` is `<id>` (or its `restaurantIds` has it) and refuses every other room (and
+   * says once, as a warning, when it refuses a principal that has neither). Compose with
+   * `anyOf(...)` and `publicRooms(...)`.
    * @default restaurantRooms
    */
   authorize?: Authorize;
@@ -170,10 +172,11 @@ export function resolveOptions(
       'createHub() needs an options object with at least `authenticate`',
     );
   }
+  const logger = resolveLogger(options.logger);
   const resolved: ResolvedHubOptions = {
     authenticate: options.authenticate,
     reauthenticateMs: options.reauthenticateMs ?? 60_000,
-    authorize: options.authorize ?? restaurantRooms,
+    authorize: options.authorize ?? defaultAuthorize(logger),
     redis: options.redis === false ? undefined : (options.redis ?? (env.REDIS_URL || undefined)),
     prefix: options.prefix ?? '',
     allowedOrigins: options.allowedOrigins,
@@ -192,7 +195,7 @@ export function resolveOptions(
     maxInFlightPublishes: options.maxInFlightPublishes ?? 10_000,
     retryAfterMs: options.retryAfterMs ?? [1000, 5000],
     registry: options.registry,
-    logger: resolveLogger(options.logger),
+    logger,
   };
   validate(resolved, options);
   return resolved;

@@ -5,8 +5,9 @@ export { restaurantRoom } from '@bancada/internal/wire';
 
 /**
  * The default `authorize`: a principal may join `restaurant:<id>` when its `restaurantId`
- * is `<id>`, or its `restaurantIds` list has it. Every other room is refused: rooms of your
- * own need an `authorize` of your own.
+ * is `<id>`, or its `restaurantIds` list has it (the `RestaurantPrincipal` shape, which
+ * `login()` of @bancada/session stores and `sessionAuthenticator` returns). Every other room is
+ * refused: add rooms with `anyOf(restaurantRooms, publicRooms(...))` or an `authorize` of your own.
  */
 export function restaurantRooms(principal: Principal, room: string): boolean {
   if (!room.startsWith('restaurant:')) return false;

@@ -3,6 +3,7 @@ import { ThrottledLog } from '@bancada/internal';
 import connectPgSimple from 'connect-pg-simple';
 import session from 'express-session';
 import type { Pool } from 'pg';
+import { cookieNotSentWarning } from './cookie-not-sent.js';
 import { openPool } from './database.js';
 import {
   type EmbeddedPostgres,
@@ -90,6 +91,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
 
   // An outage fails every request: one line per kind of failure per 10 s says it.
   const log = new ThrottledLog(o.logger);
+  const watchCookie = o.secure ? cookieNotSentWarning(o.cookieName, o.logger) : undefined;
   const logError = (what: string, error: unknown) =>
     log.error(what, `session: ${what}: ${(error as Error)?.message ?? error}`);
 
@@ -174,6 +176,7 @@ export function createSession(options?: SessionOptions): SessionMiddleware {
         );
       }
     }
+    watchCookie?.(req, res);
     inner(req, res, (error) => {
       if (error === undefined) return next();
       logError('store unavailable', error);

@@ -1,3 +1,4 @@
+export type { RestaurantPrincipal } from '@bancada/internal';
 export { type Authenticate, type Principal, sessionAuthenticator } from './authenticator.js';
 export { createSession, type SessionMiddleware } from './create-session.js';
 export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';

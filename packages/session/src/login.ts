@@ -28,7 +28,8 @@ function settingsOf(req: WithSession): SessionSettings | undefined {
 }
 
 /**
- * Logs `user` in: a new session id first (so an id planted before login is worthless:
+ * Logs `user` in (with @bancada/realtime, a `RestaurantPrincipal`: `{ id, name, restaurantId }`,
+ * which its default `authorize` reads): a new session id first (so an id planted before login is worthless:
  * no session fixation), then the user is stored and saved before this resolves. Past
  * `maxSessionsPerUser`, the user's oldest sessions are ended.
  */

@@ -56,8 +56,8 @@ export interface SessionOptions {
   sameSite?: 'lax' | 'strict' | 'none';
   /**
    * Send the cookie over HTTPS only. Behind a TLS-terminating balancer this needs Express's
-   * `trust proxy`, or the cookie is never set.
-   * @default true when NODE_ENV=production
+   * `trust proxy`, or the cookie is never set (a warning says so once, when it happens).
+   * @default process.env.SESSION_COOKIE_SECURE (`true` or `false`), else true when NODE_ENV=production
    */
   secure?: boolean;
   /**
@@ -122,7 +122,7 @@ export function resolveSessionOptions(options: SessionOptions = {}, env = proces
     tableName: options.tableName ?? 'session',
     cookieName: options.cookieName ?? 'sid',
     sameSite: options.sameSite ?? 'lax',
-    secure: options.secure ?? production,
+    secure: options.secure ?? secureFromEnv(env) ?? production,
     timeoutMs: options.timeoutMs ?? 1000,
     maxSessionsPerUser: options.maxSessionsPerUser ?? 10,
     userId: options.userId ?? idOf,
@@ -177,6 +177,14 @@ export function resolveSessionOptions(options: SessionOptions = {}, env = proces
     throw new SessionOptionError('userId must be a function (user) => string | number | undefined');
   }
   return o;
+}
+
+/** `SESSION_COOKIE_SECURE`: `true` or `false`; unset or empty is no say. */
+function secureFromEnv(env: NodeJS.ProcessEnv): boolean | undefined {
+  const value = env.SESSION_COOKIE_SECURE;
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new SessionOptionError(`SESSION_COOKIE_SECURE must be true or false, got "${value}"`);
 }
 
 function idOf(user: unknown): string | number | undefined {

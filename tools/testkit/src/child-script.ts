@@ -12,24 +12,33 @@ export interface BundledScripts {
 /**
  * Keeps third-party packages external (they resolve from the package's node_modules) and
  * bundles the project's own source, `@bancada/internal` included, as a user's build would.
+ * `sources` names packages of the project to bundle from their source too (name -> entry file).
  */
-const ownSourceInline: Plugin = {
-  name: 'own-source-inline',
-  setup(builder) {
-    builder.onResolve({ filter: /^[^./]/ }, (args) =>
-      args.path.startsWith('@bancada/internal') ? undefined : { path: args.path, external: true },
-    );
-  },
-};
+function ownSourceInline(sources: Record<string, string>): Plugin {
+  return {
+    name: 'own-source-inline',
+    setup(builder) {
+      builder.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (Object.hasOwn(sources, args.path)) return { path: sources[args.path]! };
+        return args.path.startsWith('@bancada/internal')
+          ? undefined
+          : { path: args.path, external: true };
+      });
+    },
+  };
+}
 
 /**
  * Bundles `entries` (name -> path under `packageDir`) from source into
  * `<packageDir>test-output/`, so that a child process runs the code as it is now, built or
- * not. Returns where each landed.
+ * not. `sources` maps packages that the entries import by name (`@bancada/session`) to the
+ * absolute path of their source entry, so that they run as they are now too. Returns where
+ * each landed.
  */
 export async function bundleScripts(
   packageDir: string,
   entries: Record<string, string>,
+  { sources = {} }: { sources?: Record<string, string> } = {},
 ): Promise<BundledScripts> {
   const dir = packageDir.endsWith('/') ? packageDir : `${packageDir}/`;
   const outdir = `${dir}test-output/child-${process.pid}-${Date.now()}`;
@@ -44,7 +53,7 @@ export async function bundleScripts(
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    plugins: [ownSourceInline],
+    plugins: [ownSourceInline(sources)],
     logLevel: 'silent',
   });
   return {

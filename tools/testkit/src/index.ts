@@ -33,6 +33,7 @@ export {
 export { type ClusterNode, type PrivateCluster, startCluster } from './private-cluster.js';
 export { type PrivateRedis, startRedis } from './private-redis.js';
 export { type PrivateSentinel, startSentinel } from './private-sentinel.js';
+export { type ReadmeApp, readmeCode, runReadmeApp } from './readme-app.js';
 export { recordingLogger } from './recording-logger.js';
 export { assertRedisAnswers, redisUrl } from './redis-url.js';
 export { waitFor } from './wait-for.js';

@@ -13,9 +13,18 @@ const useIt = `
   hub.attach(server, { path: '/ws' });
   const sent = await hub.toRestaurant('a', { eventType: 'order-created', payload: { n: 1 } });
   await hub.close();
-  console.log(JSON.stringify({ room: sent.room, sse: typeof hub.sse(), room2: restaurantRoom(7) }));
+  // Tokens load jose (ESM only) on first use, from either format.
+  const secret = 'a consumer secret of 32 characters';
+  const token = await signToken({ id: 1, restaurantId: 'a' }, { secret });
+  const principal = await tokenAuthenticator({ secret })({ url: '/ws?token=' + token, headers: {} });
+  console.log(JSON.stringify({ room: sent.room, sse: typeof hub.sse(), room2: restaurantRoom(7), principal }));
 `;
-const expected = { room: 'restaurant:a', sse: 'function', room2: 'restaurant:7' };
+const expected = {
+  room: 'restaurant:a',
+  sse: 'function',
+  room2: 'restaurant:7',
+  principal: { id: 1, restaurantId: 'a' },
+};
 
 describe('the packed package', () => {
   it('ships only the build, with types for both formats', () => {
@@ -36,7 +45,7 @@ describe('the packed package', () => {
     const out = packed().run(
       'esm.mjs',
       `import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\n` +
-        `import { createHub, restaurantRoom } from '@bancada/realtime';\n${useIt}`,
+        `import { createHub, restaurantRoom, signToken, tokenAuthenticator } from '@bancada/realtime';\n${useIt}`,
     );
     expect(JSON.parse(out)).toEqual(expected);
   });
@@ -44,7 +53,7 @@ describe('the packed package', () => {
   it('works with require (CommonJS)', () => {
     const out = packed().run(
       'cjs.cjs',
-      `const { createHub, restaurantRoom } = require('@bancada/realtime');\n(async () => {${useIt}})();`,
+      `const { createHub, restaurantRoom, signToken, tokenAuthenticator } = require('@bancada/realtime');\n(async () => {${useIt}})();`,
     );
     expect(JSON.parse(out)).toEqual(expected);
   });
@@ -64,6 +73,7 @@ describe('the packed package', () => {
   it('installs no pg: the NOTIFY bridge and the worker are packages of their own', () => {
     const project = packed().run('where.cjs', 'console.log(process.cwd())').trim();
     expect(existsSync(`${project}/node_modules/ws`)).toBe(true);
+    expect(existsSync(`${project}/node_modules/jose`)).toBe(true);
     expect(existsSync(`${project}/node_modules/pg`)).toBe(false);
   });
 });
