@@ -131,6 +131,7 @@ export class Hub {
       }),
       members: this.members,
       host,
+      access,
       log: this.log,
       // The request is kept only when it will be read again.
       identityOf: (principal: Principal, req: IncomingMessage) =>
@@ -144,12 +145,7 @@ export class Hub {
       maxPayloadBytes: o.maxPayloadBytes,
       counters: this.counters,
     });
-    this.streams = new SseDoor({
-      ...door,
-      replayer,
-      authorize: o.authorize,
-      maxRoomsPerConnection: o.maxRoomsPerConnection,
-    });
+    this.streams = new SseDoor({ ...door, replayer });
     if (o.authenticate !== false && o.reauthenticateMs !== false) {
       this.sessionCheck = new SessionCheck(
         {

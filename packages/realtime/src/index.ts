@@ -1,5 +1,6 @@
 export type { ErrorCode } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
+export type { RoomsOf } from './admission/request-rooms.js';
 export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   type ClientRequest,
   CloseCode,
+  type HubNotice,
   type ProtocolError,
   parseRequest,
   reply,
@@ -96,6 +97,11 @@ export class WsMember implements Member {
 
   sendGap(room: string): void {
     this.reply(reply.gap(room));
+  }
+
+  /** Sends one of the hub's notices. */
+  tell(n: HubNotice): void {
+    this.reply(JSON.stringify(n));
   }
 
   /** Terminates a client that did not answer the previous ping. */
