@@ -18,4 +18,6 @@ export class HubCounters {
   fanoutDropped = 0;
   /** Events of other instances that never arrived here. */
   fanoutMissed = 0;
+  /** Client messages that a path's decoder made nothing of, on purpose. */
+  messagesIgnored = 0;
 }

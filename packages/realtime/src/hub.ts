@@ -108,7 +108,8 @@ export class Hub {
     });
     const replayer = new Replayer(history, this.counters, this.log);
     const access = new RoomAccess(this.members, o.authorize, o.maxRoomsPerConnection, this.log);
-    const host: WsMemberHost = {
+    // Each attached path and SSE handler adds its format to these.
+    const host: Omit<WsMemberHost, 'format'> = {
       maxBufferedBytes: o.maxBufferedBytes,
       maxBadMessages: o.maxBadMessages,
       join: (member, principal, room) => access.join(member, principal, room),
@@ -117,6 +118,9 @@ export class Hub {
       gone: (member) => this.gone(member),
       slow: () => {
         this.counters.slowConsumerCloses++;
+      },
+      ignored: () => {
+        this.counters.messagesIgnored++;
       },
     };
     const recheck = o.authenticate !== false && o.reauthenticateMs !== false;
@@ -166,9 +170,11 @@ export class Hub {
   }
 
   /**
-   * Serves WebSocket upgrades on `path` of this HTTP server. Upgrades to other paths are the
-   * app's own 'upgrade' listeners' to take; one that nobody takes is answered 404 and closed
-   * (see `AttachOptions.unclaimedTimeoutMs`) and counted in `upgradesUnclaimed`.
+   * Serves WebSocket upgrades on `path` of this HTTP server, in the hub's protocol or, with
+   * `rooms`, `encode`, `decode` and `notices`, in an existing app's own (one call per path:
+   * several formats can be served side by side). Upgrades to other paths are the app's own
+   * 'upgrade' listeners' to take; one that nobody takes is answered 404 and closed (see
+   * `AttachOptions.unclaimedTimeoutMs`) and counted in `upgradesUnclaimed`.
    */
   attach(server: Server, options: AttachOptions = {}): this {
     if (this.closing) throw new HubClosedError();
@@ -178,7 +184,8 @@ export class Hub {
 
   /**
    * An Express (or plain `http`) handler that opens a Server-Sent Events stream, with the
-   * same origin check, connection gate, authentication and room authorization as WebSocket.
+   * same origin check, connection gate, authentication and room authorization as WebSocket;
+   * its events in the hub's format or, with `encode`, in the app's own.
    */
   sse(options: SseOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
     return this.streams.handler(options);
@@ -241,6 +248,7 @@ export class Hub {
       sessionEndCloses: c.sessionEndCloses,
       upgradesUnclaimed: c.upgradesUnclaimed,
       replaysRefused: c.replaysRefused,
+      messagesIgnored: c.messagesIgnored,
       pubsubReceived: c.pubsubReceived,
       fanoutDropped: c.fanoutDropped,
       fanoutMissed: c.fanoutMissed,

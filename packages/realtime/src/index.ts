@@ -1,8 +1,15 @@
-export type { ErrorCode } from '@bancada/internal/wire';
+export type { ClientEvent, ErrorCode, HubNotice } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
 export type { RoomsOf } from './admission/request-rooms.js';
 export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
+export type {
+  Decode,
+  Encode,
+  FormatOptions,
+  HubRequest,
+  Notices,
+} from './formats/format-options.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
 export type { HubOptions } from './options.js';
 export { restaurantRoom, restaurantRooms } from './policy.js';

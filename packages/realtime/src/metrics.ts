@@ -22,6 +22,7 @@ const NAMES = [
   'bancada_realtime_fanout_missed_total',
   'bancada_realtime_upgrades_unclaimed_total',
   'bancada_realtime_replays_refused_total',
+  'bancada_realtime_messages_ignored_total',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
 ];
@@ -93,6 +94,11 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_replays_refused_total',
     'Resumes answered with a gap instead of a replay, for coming too often.',
     (s) => s.replaysRefused,
+  );
+  counter(
+    'bancada_realtime_messages_ignored_total',
+    "Client messages a path's decoder ignored on purpose.",
+    (s) => s.messagesIgnored,
   );
   gauge(
     'bancada_realtime_degraded',

@@ -69,4 +69,6 @@ export interface HubStats {
   upgradesUnclaimed: number;
   /** Resumes answered with `gap` instead of a replay, for coming too often (see `HistoryOptions.minReplayIntervalMs`). */
   replaysRefused: number;
+  /** Client messages that a path's `decode` returned null for: ignored on purpose. */
+  messagesIgnored: number;
 }

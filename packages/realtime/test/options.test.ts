@@ -145,6 +145,7 @@ describe('metrics', () => {
       'session_end_closes_total',
       'fanout_dropped_total',
       'fanout_missed_total',
+      'messages_ignored_total',
     ]) {
       expect(text).toMatch(new RegExp(`bancada_realtime_${name} 0`));
     }

@@ -30,7 +30,6 @@ export {
   parseRequest,
   ReplyType,
   RequestType,
-  reply,
 } from './messages.js';
 export { EVERYONE, MAX_ROOM_LENGTH, restaurantRoom, roomNameProblem } from './rooms.js';
 export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-ids.js';

@@ -148,12 +148,3 @@ export const notice = {
   pong: (): HubNotice => ({ type: ReplyType.pong, ts: Date.now() }),
   error: (error: ProtocolError): HubNotice => ({ type: ReplyType.error, ...error }),
 };
-
-/** The hub's notices, as JSON text. */
-export const reply = {
-  joined: (room: string) => JSON.stringify(notice.joined(room)),
-  left: (room: string) => JSON.stringify(notice.left(room)),
-  gap: (room: string) => JSON.stringify(notice.gap(room)),
-  pong: () => JSON.stringify(notice.pong()),
-  error: (error: ProtocolError) => JSON.stringify(notice.error(error)),
-};

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Refusal, refuseRequest, type ThrottledLog } from '@bancada/internal';
 import { restaurantRoom } from '@bancada/internal/wire';
 import { RealtimeOptionError } from '../errors.js';
+import { checkFormatOptions, type FormatOptions } from '../formats/format-options.js';
+import { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { MemberHost } from '../members/member.js';
 import type { Members } from '../members/members.js';
@@ -13,7 +15,7 @@ import type { Admission } from './admission.js';
 import { type RoomsOf, roomsOfRequest } from './request-rooms.js';
 
 /** Options of `hub.sse()`. */
-export interface SseOptions {
+export interface SseOptions extends FormatOptions {
   /**
    * The rooms of a stream, each authorized (a refused one answers 403, an invalid one 400,
    * none at all 400). The default reads the query string: every `room=` parameter, and
@@ -26,7 +28,8 @@ export interface SseOptions {
 export interface SseDoorParts {
   admission: Admission;
   members: Members;
-  host: MemberHost;
+  /** The hosts of SSE members share all but their format. */
+  host: Omit<MemberHost, 'format'>;
   replayer: Replayer;
   access: RoomAccess;
   log: ThrottledLog;
@@ -47,14 +50,25 @@ export class SseDoor {
     if (typeof options !== 'object' || options === null) {
       throw new RealtimeOptionError('sse() takes an options object');
     }
+    checkFormatOptions(options, 'sse()');
     if (options.rooms !== undefined && typeof options.rooms !== 'function') {
       throw new RealtimeOptionError('sse() rooms must be a function (req, principal) => room(s)');
     }
     const roomsOf = options.rooms ?? roomsFromQuery;
-    return (req, res) => void this.open(req, res, roomsOf);
+    const { encode, notices = 'hub' } = options;
+    const host: MemberHost = {
+      ...this.p.host,
+      format: new PathFormat(encode, undefined, notices, this.p.log),
+    };
+    return (req, res) => void this.open(req, res, roomsOf, host);
   }
 
-  private async open(req: IncomingMessage, res: ServerResponse, roomsOf: RoomsOf): Promise<void> {
+  private async open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    roomsOf: RoomsOf,
+    host: MemberHost,
+  ): Promise<void> {
     try {
       const admitted = await this.p.admission.admit(req);
       if ('status' in admitted) {
@@ -76,7 +90,7 @@ export class SseDoor {
       });
       req.socket.setNoDelay(true);
       res.write(`retry: ${this.p.retryAfterMs()}\n\n`);
-      const stream = new SseMember(res, this.p.host, this.p.identityOf(principal, req), release);
+      const stream = new SseMember(res, host, this.p.identityOf(principal, req), release);
       this.p.members.add(stream);
       if (this.p.draining()) {
         // Admitted just before the drain: sent away as well.

@@ -5,6 +5,8 @@ import { notice } from '@bancada/internal/wire';
 import { WebSocketServer } from 'ws';
 import type { HubCounters } from '../counters.js';
 import { RealtimeOptionError } from '../errors.js';
+import { checkFormatOptions, type Decode, type FormatOptions } from '../formats/format-options.js';
+import { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { Members } from '../members/members.js';
 import type { RoomAccess } from '../members/room-access.js';
@@ -15,7 +17,7 @@ import { type RoomsOf, roomsOfRequest } from './request-rooms.js';
 import { pathOf, UnclaimedUpgrades } from './unclaimed-upgrades.js';
 
 /** What `attach()` takes. */
-export interface AttachOptions {
+export interface AttachOptions extends FormatOptions {
   /** The URL path that WebSocket upgrades use (exactly: `/ws/` and `/wsx` are not it). @default '/ws' */
   path?: string;
   /**
@@ -31,14 +33,24 @@ export interface AttachOptions {
    * Rooms the connection joins as it opens, read from the upgrade request as `hub.sse()`
    * reads them (`/ws?vendorId=7` as `vendor:7`, say). Each is authorized like any join; a
    * refused one answers the upgrade 403 (an invalid one or too many 400, a failing
-   * `authorize` 503) and no WebSocket opens. The client is told `joined` of each.
+   * `authorize` 503) and no WebSocket opens. The client is told `joined` of each (per
+   * `notices`).
    * @default none: clients join with messages
    */
   rooms?: RoomsOf;
+  /**
+   * Reads the path's client messages in the app's own format: returns the hub's requests
+   * (`{ type: 'join', room }`, `leave`, `ping`, `{ type: 'resume', room, since }`), or null
+   * for a message to ignore on purpose. One that throws or returns anything else is a bad
+   * message (an `error` notice, and `maxBadMessages` applies).
+   * @default the hub's protocol (`subscribe`, `auth`, `resume`, `unsubscribe`, `ping`)
+   */
+  decode?: Decode;
 }
 
-/** One attached path: the rooms its upgrades name. */
+/** One attached path: how it speaks, and the rooms its upgrades name. */
 interface PathDoor {
+  host: WsMemberHost;
   roomsOf: RoomsOf | undefined;
 }
 
@@ -48,7 +60,8 @@ const NO_ROOMS: readonly string[] = Object.freeze([]);
 export interface WebSocketDoorParts {
   admission: Admission;
   members: Members;
-  host: WsMemberHost;
+  /** The hosts of WebSocket members share all but their format. */
+  host: Omit<WsMemberHost, 'format'>;
   access: RoomAccess;
   messageQuota: MessageQuota | undefined;
   maxPayloadBytes: number;
@@ -92,13 +105,17 @@ export class WebSocketDoor {
         `attach() unclaimedTimeoutMs must be a whole number of milliseconds, got ${timeoutMs}`,
       );
     }
-    const { rooms } = options;
+    checkFormatOptions(options, 'attach()');
+    const { rooms, encode, decode, notices = 'hub' } = options;
     if (rooms !== undefined && typeof rooms !== 'function') {
       throw new RealtimeOptionError(
         'attach() rooms must be a function (req, principal) => room(s)',
       );
     }
-    const door: PathDoor = { roomsOf: rooms };
+    const door: PathDoor = {
+      host: { ...this.p.host, format: new PathFormat(encode, decode, notices, this.p.log) },
+      roomsOf: rooms,
+    };
     UnclaimedUpgrades.attach(
       server,
       {
@@ -160,7 +177,7 @@ export class WebSocketDoor {
         const member = new WsMember(
           ws,
           this.p.identityOf(principal, req),
-          this.p.host,
+          door.host,
           this.p.messageQuota?.forConnection(),
           release,
         );

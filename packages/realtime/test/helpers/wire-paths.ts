@@ -4,6 +4,7 @@ import {
   type AttachOptions,
   type Authorize,
   createHub,
+  type Encode,
   type Hub,
   type HubOptions,
   type RoomsOf,
@@ -30,6 +31,9 @@ export const vendorOfUrl: RoomsOf = (req) => {
   const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('vendorId');
   return id === null ? undefined : `vendor:${id}`;
 };
+
+/** The dashboard's format: `{ type: 'NEW_ORDER', order }`. */
+export const legacyEncode: Encode = (e) => JSON.stringify({ type: e.eventType, order: e.payload });
 
 export interface ServedPaths {
   hub: Hub;
