@@ -13,6 +13,7 @@ import { Identity } from './identity.js';
 import type { Member } from './members/member.js';
 import { Members } from './members/members.js';
 import { RoomAccess } from './members/room-access.js';
+import { Roomless } from './members/roomless.js';
 import type { WsMemberHost } from './members/ws-member.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
 import { checkFanout, type ResolvedHubOptions } from './options.js';
@@ -40,6 +41,7 @@ export class Hub {
   private readonly counters = new HubCounters();
   private readonly log: ThrottledLog;
   private readonly members: Members;
+  private readonly roomless: Roomless | undefined;
   private readonly bus: RedisBus | undefined;
   private readonly sync: RoomSync;
   private readonly envelopes: EnvelopeMaker;
@@ -57,12 +59,15 @@ export class Hub {
     this.fanoutMode = o.fanout;
     this.log = new ThrottledLog(o.logger);
     this.envelopes = new EnvelopeMaker(o.instanceId);
+    this.roomless =
+      o.roomlessAfterMs === false ? undefined : new Roomless(o.roomlessAfterMs, this.log);
     this.members = new Members(
       (room) => this.bus?.follow(room),
       (room) => {
         this.bus?.unfollow(room);
         this.sync.forget(room);
       },
+      this.roomless,
     );
     const names = new RedisNames(o.prefix);
     this.bus =
@@ -232,7 +237,6 @@ export class Hub {
   }
 
   stats(): HubStats {
-    const c = this.counters;
     return {
       instanceId: this.instanceId,
       mode: this.bus ? 'redis' : 'local',
@@ -240,18 +244,8 @@ export class Hub {
       degraded: this.bus?.degraded ?? false,
       connections: this.members.connections(),
       rooms: this.members.rooms,
-      published: c.published,
-      delivered: c.delivered,
-      dryRunSkipped: c.dryRunSkipped,
-      deserializeFailures: c.deserializeFailures,
-      slowConsumerCloses: c.slowConsumerCloses,
-      sessionEndCloses: c.sessionEndCloses,
-      upgradesUnclaimed: c.upgradesUnclaimed,
-      replaysRefused: c.replaysRefused,
-      messagesIgnored: c.messagesIgnored,
-      pubsubReceived: c.pubsubReceived,
-      fanoutDropped: c.fanoutDropped,
-      fanoutMissed: c.fanoutMissed,
+      roomless: this.roomless?.count() ?? 0,
+      ...this.counters, // every count, by the name it has in HubStats
     };
   }
 
@@ -274,6 +268,7 @@ export class Hub {
 
   private async sendClientsAway(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    this.roomless?.close();
     // A check in flight would read a session store the app may close right after us.
     await this.sessionCheck?.stop();
     const members = [...this.members.everyone];

@@ -23,6 +23,7 @@ const NAMES = [
   'bancada_realtime_upgrades_unclaimed_total',
   'bancada_realtime_replays_refused_total',
   'bancada_realtime_messages_ignored_total',
+  'bancada_realtime_roomless_connections',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
 ];
@@ -99,6 +100,11 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_messages_ignored_total',
     "Client messages a path's decoder ignored on purpose.",
     (s) => s.messagesIgnored,
+  );
+  gauge(
+    'bancada_realtime_roomless_connections',
+    'Connections in no room for longer than roomlessAfterMs (they get broadcasts only).',
+    (s) => s.roomless,
   );
   gauge(
     'bancada_realtime_degraded',
