@@ -87,7 +87,7 @@ export interface HubOptions {
   maxRoomsPerConnection?: number;
   /**
    * Bad messages (invalid JSON, unknown type, binary) a WebSocket client may send, each
-   * answered with an `error`, before it is closed with 1008.
+   * answered with an `error` (as its path's `notices` say), before it is closed with 1008.
    * @default 10
    */
   maxBadMessages?: number;
