@@ -80,8 +80,8 @@ export class WsMember implements Member {
 
   /**
    * With permessage-deflate off (the hub's setting) and nothing queued in ws's sender, a
-   * frame is just bytes on the socket, so the frame built once for the room is written as
-   * is; otherwise it goes through ws.send().
+   * frame is just bytes on the socket, so the frame built once for the room (in the format
+   * of this member's path) is written as is; otherwise it goes through ws.send().
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
