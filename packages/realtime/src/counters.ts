@@ -1,8 +1,18 @@
+import type { HubStats } from './types.js';
+
 /**
  * What the hub counts, in one place: each part adds to its own lines, `hub.stats()` and the
- * metrics read them all. Plain numbers: delivering to a thousand sockets adds to one.
+ * metrics read them all. Plain numbers: delivering to a thousand sockets adds to one. Each
+ * is the field of `HubStats` of the same name (`stats()` spreads them into it): one not
+ * there would show in `stats()` untyped.
  */
-export class HubCounters {
+export class HubCounters
+  implements
+    Omit<
+      HubStats,
+      'instanceId' | 'mode' | 'fanout' | 'degraded' | 'connections' | 'rooms' | 'roomless'
+    >
+{
   published = 0;
   delivered = 0;
   /** Messages from Redis that `dry-run` counted instead of delivering. */
@@ -18,4 +28,6 @@ export class HubCounters {
   fanoutDropped = 0;
   /** Events of other instances that never arrived here. */
   fanoutMissed = 0;
+  /** Client messages that a path's decoder made nothing of, on purpose. */
+  messagesIgnored = 0;
 }

@@ -13,6 +13,7 @@ import { Identity } from './identity.js';
 import type { Member } from './members/member.js';
 import { Members } from './members/members.js';
 import { RoomAccess } from './members/room-access.js';
+import { Roomless } from './members/roomless.js';
 import type { WsMemberHost } from './members/ws-member.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
 import { checkFanout, type ResolvedHubOptions } from './options.js';
@@ -40,6 +41,7 @@ export class Hub {
   private readonly counters = new HubCounters();
   private readonly log: ThrottledLog;
   private readonly members: Members;
+  private readonly roomless: Roomless | undefined;
   private readonly bus: RedisBus | undefined;
   private readonly sync: RoomSync;
   private readonly envelopes: EnvelopeMaker;
@@ -57,12 +59,15 @@ export class Hub {
     this.fanoutMode = o.fanout;
     this.log = new ThrottledLog(o.logger);
     this.envelopes = new EnvelopeMaker(o.instanceId);
+    this.roomless =
+      o.roomlessAfterMs === false ? undefined : new Roomless(o.roomlessAfterMs, this.log);
     this.members = new Members(
       (room) => this.bus?.follow(room),
       (room) => {
         this.bus?.unfollow(room);
         this.sync.forget(room);
       },
+      this.roomless,
     );
     const names = new RedisNames(o.prefix);
     this.bus =
@@ -108,7 +113,8 @@ export class Hub {
     });
     const replayer = new Replayer(history, this.counters, this.log);
     const access = new RoomAccess(this.members, o.authorize, o.maxRoomsPerConnection, this.log);
-    const host: WsMemberHost = {
+    // Each attached path and SSE handler adds its format to these.
+    const host: Omit<WsMemberHost, 'format'> = {
       maxBufferedBytes: o.maxBufferedBytes,
       maxBadMessages: o.maxBadMessages,
       join: (member, principal, room) => access.join(member, principal, room),
@@ -117,6 +123,9 @@ export class Hub {
       gone: (member) => this.gone(member),
       slow: () => {
         this.counters.slowConsumerCloses++;
+      },
+      ignored: () => {
+        this.counters.messagesIgnored++;
       },
     };
     const recheck = o.authenticate !== false && o.reauthenticateMs !== false;
@@ -131,6 +140,7 @@ export class Hub {
       }),
       members: this.members,
       host,
+      access,
       log: this.log,
       // The request is kept only when it will be read again.
       identityOf: (principal: Principal, req: IncomingMessage) =>
@@ -144,12 +154,7 @@ export class Hub {
       maxPayloadBytes: o.maxPayloadBytes,
       counters: this.counters,
     });
-    this.streams = new SseDoor({
-      ...door,
-      replayer,
-      authorize: o.authorize,
-      maxRoomsPerConnection: o.maxRoomsPerConnection,
-    });
+    this.streams = new SseDoor({ ...door, replayer });
     if (o.authenticate !== false && o.reauthenticateMs !== false) {
       this.sessionCheck = new SessionCheck(
         {
@@ -170,9 +175,11 @@ export class Hub {
   }
 
   /**
-   * Serves WebSocket upgrades on `path` of this HTTP server. Upgrades to other paths are the
-   * app's own 'upgrade' listeners' to take; one that nobody takes is answered 404 and closed
-   * (see `AttachOptions.unclaimedTimeoutMs`) and counted in `upgradesUnclaimed`.
+   * Serves WebSocket upgrades on `path` of this HTTP server, in the hub's protocol or, with
+   * `rooms`, `encode`, `decode` and `notices`, in an existing app's own (one call per path:
+   * several formats can be served side by side). Upgrades to other paths are the app's own
+   * 'upgrade' listeners' to take; one that nobody takes is answered 404 and closed (see
+   * `AttachOptions.unclaimedTimeoutMs`) and counted in `upgradesUnclaimed`.
    */
   attach(server: Server, options: AttachOptions = {}): this {
     if (this.closing) throw new HubClosedError();
@@ -182,7 +189,8 @@ export class Hub {
 
   /**
    * An Express (or plain `http`) handler that opens a Server-Sent Events stream, with the
-   * same origin check, connection gate, authentication and room authorization as WebSocket.
+   * same origin check, connection gate, authentication and room authorization as WebSocket;
+   * its events in the hub's format or, with `encode`, in the app's own.
    */
   sse(options: SseOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
     return this.streams.handler(options);
@@ -229,7 +237,6 @@ export class Hub {
   }
 
   stats(): HubStats {
-    const c = this.counters;
     return {
       instanceId: this.instanceId,
       mode: this.bus ? 'redis' : 'local',
@@ -237,17 +244,8 @@ export class Hub {
       degraded: this.bus?.degraded ?? false,
       connections: this.members.connections(),
       rooms: this.members.rooms,
-      published: c.published,
-      delivered: c.delivered,
-      dryRunSkipped: c.dryRunSkipped,
-      deserializeFailures: c.deserializeFailures,
-      slowConsumerCloses: c.slowConsumerCloses,
-      sessionEndCloses: c.sessionEndCloses,
-      upgradesUnclaimed: c.upgradesUnclaimed,
-      replaysRefused: c.replaysRefused,
-      pubsubReceived: c.pubsubReceived,
-      fanoutDropped: c.fanoutDropped,
-      fanoutMissed: c.fanoutMissed,
+      roomless: this.roomless?.count() ?? 0,
+      ...this.counters, // every count, by the name it has in HubStats
     };
   }
 
@@ -270,6 +268,7 @@ export class Hub {
 
   private async sendClientsAway(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    this.roomless?.close();
     // A check in flight would read a session store the app may close right after us.
     await this.sessionCheck?.stop();
     const members = [...this.members.everyone];

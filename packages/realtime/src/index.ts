@@ -1,6 +1,7 @@
 export type { RestaurantPrincipal } from '@bancada/internal';
-export type { ErrorCode } from '@bancada/internal/wire';
+export type { ClientEvent, ErrorCode, HubNotice } from '@bancada/internal/wire';
 export { EVERYONE } from '@bancada/internal/wire';
+export type { RoomsOf } from './admission/request-rooms.js';
 export { anonymous, firstOf } from './auth/compose.js';
 export { anyOf, publicRooms } from './auth/rooms.js';
 export { type SignTokenOptions, signToken } from './auth/sign-token.js';
@@ -12,6 +13,13 @@ export type { TokenSecret } from './auth/token-key.js';
 export { TOKEN_PROTOCOL_PREFIX, type TokenSource } from './auth/token-source.js';
 export { createHub } from './create-hub.js';
 export { HubClosedError, RealtimeArgumentError, RealtimeOptionError } from './errors.js';
+export type {
+  Decode,
+  Encode,
+  FormatOptions,
+  HubRequest,
+  Notices,
+} from './formats/format-options.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
 export type { HubOptions } from './options.js';
 export { restaurantRoom, restaurantRooms } from './policy.js';

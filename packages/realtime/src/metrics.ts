@@ -22,6 +22,8 @@ const NAMES = [
   'bancada_realtime_fanout_missed_total',
   'bancada_realtime_upgrades_unclaimed_total',
   'bancada_realtime_replays_refused_total',
+  'bancada_realtime_messages_ignored_total',
+  'bancada_realtime_roomless_connections',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
 ];
@@ -93,6 +95,16 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     'bancada_realtime_replays_refused_total',
     'Resumes answered with a gap instead of a replay, for coming too often.',
     (s) => s.replaysRefused,
+  );
+  counter(
+    'bancada_realtime_messages_ignored_total',
+    "Client messages a path's decoder ignored on purpose.",
+    (s) => s.messagesIgnored,
+  );
+  gauge(
+    'bancada_realtime_roomless_connections',
+    'Connections in no room for longer than roomlessAfterMs (they get broadcasts only).',
+    (s) => s.roomless,
   );
   gauge(
     'bancada_realtime_degraded',

@@ -89,7 +89,7 @@ export interface HubOptions {
   maxRoomsPerConnection?: number;
   /**
    * Bad messages (invalid JSON, unknown type, binary) a WebSocket client may send, each
-   * answered with an `error`, before it is closed with 1008.
+   * answered with an `error` (as its path's `notices` say), before it is closed with 1008.
    * @default 10
    */
   maxBadMessages?: number;
@@ -130,6 +130,14 @@ export interface HubOptions {
    * @default [1000, 5000]
    */
   retryAfterMs?: [min: number, max: number];
+  /**
+   * A connection in no room this long after it connected (or left its last room) gets only
+   * broadcasts: usually a client that asks for its room in a way the hub does not understand,
+   * connected and receiving nothing. Counted (`stats().roomless`, a gauge) and logged at most
+   * once per 10 s. `false`: not watched.
+   * @default 10_000
+   */
+  roomlessAfterMs?: number | false;
   /** Reports `bancada_realtime_*` metrics to this prom-client registry. */
   registry?: Registry;
   /** @default console; false for none */
@@ -156,6 +164,7 @@ export interface ResolvedHubOptions {
   messageQuota: MessageQuota | undefined;
   maxInFlightPublishes: number;
   retryAfterMs: [number, number];
+  roomlessAfterMs: number | false;
   registry: Registry | undefined;
   logger: Logger;
 }
@@ -194,6 +203,7 @@ export function resolveOptions(
     messageQuota: options.messageQuota,
     maxInFlightPublishes: options.maxInFlightPublishes ?? 10_000,
     retryAfterMs: options.retryAfterMs ?? [1000, 5000],
+    roomlessAfterMs: options.roomlessAfterMs ?? 10_000,
     registry: options.registry,
     logger,
   };
@@ -222,6 +232,18 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   ) {
     throw new RealtimeOptionError(
       `reauthenticateMs must be a whole number from 1000 to ${MAX_TIMER_MS}, or false, got ${o.reauthenticateMs}`,
+    );
+  }
+  if (
+    o.roomlessAfterMs !== false &&
+    !(
+      Number.isInteger(o.roomlessAfterMs) &&
+      o.roomlessAfterMs >= 1 &&
+      o.roomlessAfterMs <= MAX_TIMER_MS
+    )
+  ) {
+    throw new RealtimeOptionError(
+      `roomlessAfterMs must be a whole number from 1 to ${MAX_TIMER_MS}, or false, got ${o.roomlessAfterMs}`,
     );
   }
   if (typeof o.authorize !== 'function') {

@@ -69,4 +69,11 @@ export interface HubStats {
   upgradesUnclaimed: number;
   /** Resumes answered with `gap` instead of a replay, for coming too often (see `HistoryOptions.minReplayIntervalMs`). */
   replaysRefused: number;
+  /**
+   * Connections in no room for longer than `roomlessAfterMs` now: they get broadcasts only
+   * (0 when not watched).
+   */
+  roomless: number;
+  /** Client messages that a path's `decode` returned null for: ignored on purpose. */
+  messagesIgnored: number;
 }

@@ -40,6 +40,8 @@ describe('createHub options', () => {
     [{ fanout: 'yes' }, /fanout must be one of off, dry-run, on/],
     [{ instanceId: '' }, /instanceId/],
     [{ retryAfterMs: [5000, 1000] }, /retryAfterMs/],
+    [{ roomlessAfterMs: 0 }, /roomlessAfterMs must be a whole number from 1 to \d+, or false/],
+    [{ roomlessAfterMs: true }, /roomlessAfterMs must be a whole number/],
     [{ allowedOrigins: 'https://a.example' }, /allowedOrigins/],
     [{ connectionGate: {} }, /connectionGate/],
     [{ logger: {} }, /logger/],
@@ -145,6 +147,8 @@ describe('metrics', () => {
       'session_end_closes_total',
       'fanout_dropped_total',
       'fanout_missed_total',
+      'messages_ignored_total',
+      'roomless_connections',
     ]) {
       expect(text).toMatch(new RegExp(`bancada_realtime_${name} 0`));
     }

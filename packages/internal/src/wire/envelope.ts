@@ -103,27 +103,60 @@ export function parseJsonObject(text: string): Record<string, unknown> | string 
   return value as Record<string, unknown>;
 }
 
-/** The frame a client receives: `{ "type": "event", ...envelope }`, without seq and origin. */
-export function clientEventFrame(e: Envelope): string {
-  return JSON.stringify({
-    type: 'event',
+/**
+ * An event as a client sees it: the `event` frame without its `type`. What an app's own
+ * encoder of a path gets (see the hub's `attach({ encode })`).
+ */
+export interface ClientEvent {
+  eventType: string;
+  /** Its position in the room's history (`<ms>-<seq>`) in a room with history; else opaque. */
+  id: string;
+  traceId: string;
+  payload: unknown;
+  /** When it was published, ms since the epoch (the publisher's clock). */
+  ts: number;
+  /** `*` for a broadcast. */
+  room: string;
+}
+
+/** What a client sees of an envelope: everything but seq and origin, which are the instances'. */
+export function clientEvent(e: Envelope): ClientEvent {
+  return {
     eventType: e.eventType,
     id: e.id,
     traceId: e.traceId,
     payload: e.payload,
     ts: e.ts,
     room: e.room,
-  });
+  };
+}
+
+/** The frame a client receives: `{ "type": "event", ...clientEvent }`. */
+export function clientEventFrame(e: Envelope): string {
+  return JSON.stringify({ type: 'event', ...clientEvent(e) });
 }
 
 /** The same event as one Server-Sent Events message, `data` being its client frame. */
 export function sseEventMessage(e: Envelope, data: string): string {
-  // A newline in a field would end it: eventType and id are one line each.
-  const event = e.eventType.replace(/[\r\n]/g, ' ');
-  return `id: ${e.id.replace(/[\r\n]/g, ' ')}\nevent: ${event}\ndata: ${data}\n\n`;
+  return `id: ${oneLine(e.id)}\nevent: ${oneLine(e.eventType)}\ndata: ${data}\n\n`;
+}
+
+/**
+ * A Server-Sent Events message of the default type (`message`, what `onmessage` gets), with
+ * an id when it has one (what the browser sends back as Last-Event-ID). `data` may be any
+ * text: each of its lines goes on a `data:` line of its own, and the browser joins them.
+ */
+export function sseDataMessage(id: string | undefined, data: string): string {
+  const lines = data.replace(/\r\n|\r|\n/g, '\ndata: ');
+  return id === undefined ? `data: ${lines}\n\n` : `id: ${oneLine(id)}\ndata: ${lines}\n\n`;
 }
 
 /** A Server-Sent Events message that is not an event: `gap`, say. */
 export function sseMessage(event: string, data: string): string {
   return `event: ${event}\ndata: ${data}\n\n`;
+}
+
+/** A field value kept on its line: a newline in it would end the field. */
+function oneLine(value: string): string {
+  return value.replace(/[\r\n]/g, ' ');
 }

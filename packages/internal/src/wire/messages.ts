@@ -32,7 +32,9 @@ export type ErrorCode =
   | 'forbidden'
   | 'too_many_rooms'
   | 'rate_limited'
-  | 'unavailable';
+  | 'unavailable'
+  /** A path's own decoder could not make a request of the message (see `checkRequest`). */
+  | 'undecodable';
 
 /** A client's request, as the hub serves it. */
 export type ClientRequest =
@@ -80,21 +82,8 @@ export function parseRequest(text: string): ClientRequest | ProtocolError {
       return roomRequest('join', m.room);
     case RequestType.unsubscribe:
       return roomRequest('leave', m.room);
-    case RequestType.resume: {
-      if (
-        typeof m.since !== 'string' ||
-        m.since.length === 0 ||
-        m.since.length > MAX_SINCE_LENGTH
-      ) {
-        return {
-          code: 'invalid_since',
-          message: 'resume needs since: the id of the last event seen',
-        };
-      }
-      const request = roomRequest('join', m.room);
-      if ('code' in request || request.type !== 'join') return request;
-      return { type: 'resume', room: request.room, since: m.since };
-    }
+    case RequestType.resume:
+      return resumeRequest(m.room, m.since);
     default:
       return {
         code: 'unknown_type',
@@ -103,17 +92,59 @@ export function parseRequest(text: string): ClientRequest | ProtocolError {
   }
 }
 
+/**
+ * Checks what a path's own decoder made of a client's message: a join, leave, resume or ping
+ * request as the hub serves it, with the same rules for rooms and `since` as the hub's own
+ * messages. Anything else is `undecodable` (or `invalid_room`, `invalid_since`).
+ */
+export function checkRequest(value: unknown): ClientRequest | ProtocolError {
+  if (typeof value === 'object' && value !== null) {
+    const r = value as Record<string, unknown>;
+    switch (r.type) {
+      case 'ping':
+        return { type: 'ping' };
+      case 'join':
+      case 'leave':
+        return roomRequest(r.type, r.room);
+      case 'resume':
+        return resumeRequest(r.room, r.since);
+    }
+  }
+  return { code: 'undecodable', message: 'this message means nothing here' };
+}
+
 function roomRequest(type: 'join' | 'leave', room: unknown): ClientRequest | ProtocolError {
   const problem = roomNameProblem(room);
   if (problem !== undefined) return { code: 'invalid_room', message: problem };
   return { type, room: room as string };
 }
 
-/** The hub's replies, as JSON text. */
-export const reply = {
-  joined: (room: string) => JSON.stringify({ type: ReplyType.joined, room }),
-  left: (room: string) => JSON.stringify({ type: ReplyType.left, room }),
-  gap: (room: string) => JSON.stringify({ type: ReplyType.gap, room }),
-  pong: () => JSON.stringify({ type: ReplyType.pong, ts: Date.now() }),
-  error: (error: ProtocolError) => JSON.stringify({ type: ReplyType.error, ...error }),
+function resumeRequest(room: unknown, since: unknown): ClientRequest | ProtocolError {
+  if (typeof since !== 'string' || since.length === 0 || since.length > MAX_SINCE_LENGTH) {
+    return { code: 'invalid_since', message: 'resume needs since: the id of the last event seen' };
+  }
+  const request = roomRequest('join', room);
+  if ('code' in request || request.type !== 'join') return request;
+  return { type: 'resume', room: request.room, since };
+}
+
+/**
+ * What the hub tells a client besides events: its joins and leaves confirmed, lost events
+ * (`gap`), `pong`, and errors. A path may send them as they are (JSON), in the app's own
+ * format, or not at all (see the hub's `attach({ notices })`).
+ */
+export type HubNotice =
+  | { type: 'joined'; room: string }
+  | { type: 'left'; room: string }
+  | { type: 'gap'; room: string }
+  | { type: 'pong'; ts: number }
+  | { type: 'error'; code: ErrorCode; message: string; room?: string };
+
+/** The hub's notices. */
+export const notice = {
+  joined: (room: string): HubNotice => ({ type: ReplyType.joined, room }),
+  left: (room: string): HubNotice => ({ type: ReplyType.left, room }),
+  gap: (room: string): HubNotice => ({ type: ReplyType.gap, room }),
+  pong: (): HubNotice => ({ type: ReplyType.pong, ts: Date.now() }),
+  error: (error: ProtocolError): HubNotice => ({ type: ReplyType.error, ...error }),
 };

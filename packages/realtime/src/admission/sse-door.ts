@@ -1,30 +1,37 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Refusal, refuseRequest, type ThrottledLog } from '@bancada/internal';
-import { restaurantRoom, roomNameProblem } from '@bancada/internal/wire';
+import { restaurantRoom } from '@bancada/internal/wire';
+import { RealtimeOptionError } from '../errors.js';
+import { checkFormatOptions, type FormatOptions } from '../formats/format-options.js';
+import { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { MemberHost } from '../members/member.js';
 import type { Members } from '../members/members.js';
+import type { RoomAccess } from '../members/room-access.js';
 import { SseMember } from '../members/sse-member.js';
 import type { Replayer } from '../sync/replayer.js';
-import type { Authorize, Principal } from '../types.js';
+import type { Principal } from '../types.js';
 import type { Admission } from './admission.js';
+import { type RoomsOf, roomsOfRequest } from './request-rooms.js';
 
 /** Options of `hub.sse()`. */
-export interface SseOptions {
+export interface SseOptions extends FormatOptions {
   /**
-   * The rooms of a stream. The default reads the query string: every `room=` parameter,
-   * and `restaurantId=<id>` as the room `restaurant:<id>`. Each room is authorized.
+   * The rooms of a stream, each authorized (a refused one answers 403, an invalid one 400,
+   * none at all 400). The default reads the query string: every `room=` parameter, and
+   * `restaurantId=<id>` as the room `restaurant:<id>`.
+   * @default rooms from `?room=` and `?restaurantId=`
    */
-  rooms?: (req: IncomingMessage, principal: Principal) => string | string[] | undefined;
+  rooms?: RoomsOf;
 }
 
 export interface SseDoorParts {
   admission: Admission;
   members: Members;
-  host: MemberHost;
+  /** The hosts of SSE members share all but their format. */
+  host: Omit<MemberHost, 'format'>;
   replayer: Replayer;
-  authorize: Authorize;
-  maxRoomsPerConnection: number;
+  access: RoomAccess;
   log: ThrottledLog;
   identityOf(principal: Principal, req: IncomingMessage): Identity;
   draining(): boolean;
@@ -40,14 +47,27 @@ export class SseDoor {
   constructor(private readonly p: SseDoorParts) {}
 
   handler(options: SseOptions): (req: IncomingMessage, res: ServerResponse) => void {
+    if (typeof options !== 'object' || options === null) {
+      throw new RealtimeOptionError('sse() takes an options object');
+    }
+    checkFormatOptions(options, 'sse()');
+    if (options.rooms !== undefined && typeof options.rooms !== 'function') {
+      throw new RealtimeOptionError('sse() rooms must be a function (req, principal) => room(s)');
+    }
     const roomsOf = options.rooms ?? roomsFromQuery;
-    return (req, res) => void this.open(req, res, roomsOf);
+    const { encode, notices = 'hub' } = options;
+    const host: MemberHost = {
+      ...this.p.host,
+      format: new PathFormat(encode, undefined, notices, this.p.log),
+    };
+    return (req, res) => void this.open(req, res, roomsOf, host);
   }
 
   private async open(
     req: IncomingMessage,
     res: ServerResponse,
-    roomsOf: NonNullable<SseOptions['rooms']>,
+    roomsOf: RoomsOf,
+    host: MemberHost,
   ): Promise<void> {
     try {
       const admitted = await this.p.admission.admit(req);
@@ -56,10 +76,10 @@ export class SseDoor {
         return;
       }
       const { principal, release } = admitted;
-      const refusal = await this.authorizeRooms(req, principal, roomsOf);
-      if ('status' in refusal || res.destroyed) {
+      const rooms = await this.roomsOf(req, principal, roomsOf);
+      if ('status' in rooms || res.destroyed) {
         release();
-        if ('status' in refusal) refuseRequest(res, refusal);
+        if ('status' in rooms) refuseRequest(res, rooms);
         return;
       }
       res.writeHead(200, {
@@ -70,7 +90,7 @@ export class SseDoor {
       });
       req.socket.setNoDelay(true);
       res.write(`retry: ${this.p.retryAfterMs()}\n\n`);
-      const stream = new SseMember(res, this.p.host, this.p.identityOf(principal, req), release);
+      const stream = new SseMember(res, host, this.p.identityOf(principal, req), release);
       this.p.members.add(stream);
       if (this.p.draining()) {
         // Admitted just before the drain: sent away as well.
@@ -80,12 +100,12 @@ export class SseDoor {
       // A browser that reconnects sends the id of the last event it saw (Last-Event-ID).
       const header = req.headers['last-event-id'];
       const since = typeof header === 'string' && header.length > 0 ? header : undefined;
-      for (const room of refusal.rooms) {
+      for (const room of rooms) {
         if (since !== undefined) stream.holds.hold(room);
         this.p.members.join(stream, room);
       }
       if (since !== undefined) {
-        await Promise.all(refusal.rooms.map((room) => this.p.replayer.replay(stream, room, since)));
+        await Promise.all(rooms.map((room) => this.p.replayer.replay(stream, room, since)));
       }
     } catch (error) {
       this.p.log.warn('sse', `realtime: SSE request failed: ${(error as Error)?.message}`);
@@ -93,34 +113,15 @@ export class SseDoor {
     }
   }
 
-  private async authorizeRooms(
+  /** The stream's rooms, authorized as joins are; a stream must name at least one. */
+  private async roomsOf(
     req: IncomingMessage,
     principal: Principal,
-    roomsOf: NonNullable<SseOptions['rooms']>,
-  ): Promise<{ rooms: string[] } | Refusal> {
-    const given = roomsOf(req, principal);
-    const rooms = [...new Set(given === undefined ? [] : Array.isArray(given) ? given : [given])];
-    if (rooms.length === 0) {
-      return { status: 400, error: 'no_room', message: 'Name a room (?room= or ?restaurantId=).' };
-    }
-    if (rooms.length > this.p.maxRoomsPerConnection) {
-      return { status: 400, error: 'too_many_rooms', message: 'Too many rooms for one stream.' };
-    }
-    for (const room of rooms) {
-      if (roomNameProblem(room) !== undefined) {
-        return { status: 400, error: 'invalid_room', message: 'A room name is not valid.' };
-      }
-      let allowed: boolean;
-      try {
-        allowed = await this.p.authorize(principal, room);
-      } catch {
-        return { status: 503, error: 'unavailable', message: 'Try again shortly.', retryAfter: 2 };
-      }
-      if (allowed !== true) {
-        return { status: 403, error: 'forbidden', message: `Not allowed in room ${room}.` };
-      }
-    }
-    return { rooms };
+    roomsOf: RoomsOf,
+  ): Promise<string[] | Refusal> {
+    const rooms = await roomsOfRequest(req, principal, roomsOf, this.p.access, this.p.log);
+    if (!Array.isArray(rooms) || rooms.length > 0) return rooms;
+    return { status: 400, error: 'no_room', message: 'Name a room (?room= or ?restaurantId=).' };
   }
 }
 

@@ -1,17 +1,23 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ThrottledLog, upgradeThrough } from '@bancada/internal';
+import { notice } from '@bancada/internal/wire';
 import { WebSocketServer } from 'ws';
 import type { HubCounters } from '../counters.js';
+import { RealtimeOptionError } from '../errors.js';
+import { checkFormatOptions, type Decode, type FormatOptions } from '../formats/format-options.js';
+import { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { Members } from '../members/members.js';
+import type { RoomAccess } from '../members/room-access.js';
 import { WsMember, type WsMemberHost } from '../members/ws-member.js';
 import type { MessageQuota, Principal } from '../types.js';
 import type { Admission } from './admission.js';
+import { type RoomsOf, roomsOfRequest } from './request-rooms.js';
 import { pathOf, UnclaimedUpgrades } from './unclaimed-upgrades.js';
 
 /** What `attach()` takes. */
-export interface AttachOptions {
+export interface AttachOptions extends FormatOptions {
   /** The URL path that WebSocket upgrades use (exactly: `/ws/` and `/wsx` are not it). @default '/ws' */
   path?: string;
   /**
@@ -23,12 +29,40 @@ export interface AttachOptions {
    * @default 10_000
    */
   unclaimedTimeoutMs?: number;
+  /**
+   * Rooms the connection joins as it opens, read from the upgrade request as `hub.sse()`
+   * reads them (`/ws?vendorId=7` as `vendor:7`, say). Each is authorized like any join; a
+   * refused one answers the upgrade 403 (an invalid one or too many 400, a failing
+   * `authorize` 503) and no WebSocket opens. The client is told `joined` of each (per
+   * `notices`).
+   * @default none: clients join with messages
+   */
+  rooms?: RoomsOf;
+  /**
+   * Reads the path's client messages in the app's own format: returns the hub's requests
+   * (`{ type: 'join', room }`, `leave`, `ping`, `{ type: 'resume', room, since }`), or null
+   * for a message to ignore on purpose. One that throws or returns anything else is a bad
+   * message (an `error` notice, and `maxBadMessages` applies).
+   * @default the hub's protocol (`subscribe`, `auth`, `resume`, `unsubscribe`, `ping`)
+   */
+  decode?: Decode;
 }
+
+/** One attached path: how it speaks, and the rooms its upgrades name. */
+interface PathDoor {
+  host: WsMemberHost;
+  roomsOf: RoomsOf | undefined;
+}
+
+/** No rooms named at connect time. */
+const NO_ROOMS: readonly string[] = Object.freeze([]);
 
 export interface WebSocketDoorParts {
   admission: Admission;
   members: Members;
-  host: WsMemberHost;
+  /** The hosts of WebSocket members share all but their format. */
+  host: Omit<WsMemberHost, 'format'>;
+  access: RoomAccess;
   messageQuota: MessageQuota | undefined;
   maxPayloadBytes: number;
   counters: HubCounters;
@@ -58,6 +92,9 @@ export class WebSocketDoor {
   }
 
   attach(server: Server, options: AttachOptions): void {
+    if (typeof options !== 'object' || options === null) {
+      throw new RealtimeOptionError('attach() takes an options object');
+    }
     const path = options.path ?? '/ws';
     if (typeof path !== 'string' || !path.startsWith('/')) {
       throw new TypeError(`attach() path must start with "/", got ${JSON.stringify(path)}`);
@@ -68,12 +105,23 @@ export class WebSocketDoor {
         `attach() unclaimedTimeoutMs must be a whole number of milliseconds, got ${timeoutMs}`,
       );
     }
+    checkFormatOptions(options, 'attach()');
+    const { rooms, encode, decode, notices = 'hub' } = options;
+    if (rooms !== undefined && typeof rooms !== 'function') {
+      throw new RealtimeOptionError(
+        'attach() rooms must be a function (req, principal) => room(s)',
+      );
+    }
+    const door: PathDoor = {
+      host: { ...this.p.host, format: new PathFormat(encode, decode, notices, this.p.log) },
+      roomsOf: rooms,
+    };
     UnclaimedUpgrades.attach(
       server,
       {
         path,
         listener: (req, socket, head) => {
-          if (pathOf(req) === path) void this.upgrade(req, socket, head);
+          if (pathOf(req) === path) void this.upgrade(req, socket, head, door);
         },
         onUnclaimed: (why) => {
           this.p.counters.upgradesUnclaimed++;
@@ -94,23 +142,54 @@ export class WebSocketDoor {
     this.wss.close();
   }
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private async upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    door: PathDoor,
+  ): Promise<void> {
+    // Read by the admission, used once the socket is open; nothing of this scope outlives
+    // the handshake (see upgradeThrough), so neither does the request.
+    let rooms = NO_ROOMS;
     await upgradeThrough(
       this.wss,
       req,
       socket,
       head,
-      () => this.p.admission.admit(req),
+      async () => {
+        const admitted = await this.p.admission.admit(req);
+        if ('status' in admitted || door.roomsOf === undefined) return admitted;
+        const named = await roomsOfRequest(
+          req,
+          admitted.principal,
+          door.roomsOf,
+          this.p.access,
+          this.p.log,
+        );
+        if (!Array.isArray(named)) {
+          admitted.release();
+          return named;
+        }
+        rooms = named;
+        return admitted;
+      },
       (ws, { principal, release }) => {
         const member = new WsMember(
           ws,
           this.p.identityOf(principal, req),
-          this.p.host,
+          door.host,
           this.p.messageQuota?.forConnection(),
           release,
         );
         this.p.members.add(member);
-        if (this.p.draining()) void member.sendAway('restart', this.p.retryAfterMs());
+        if (this.p.draining()) {
+          void member.sendAway('restart', this.p.retryAfterMs());
+          return;
+        }
+        for (const room of rooms) {
+          this.p.members.join(member, room);
+          member.tell(notice.joined(room));
+        }
       },
     );
   }

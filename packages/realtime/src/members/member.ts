@@ -1,3 +1,4 @@
+import type { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { Outgoing } from './outgoing.js';
 import type { ReplayHolds } from './replay-holds.js';
@@ -15,7 +16,10 @@ export interface Member {
   readonly holds: ReplayHolds;
   /** Its holds if it ever replayed: what room sync asks before it writes a live event. */
   readonly replaying: ReplayHolds | undefined;
-  /** Writes an event now; false when the client could not take it (closed, or closed as slow). */
+  /**
+   * Writes an event now; false when the client did not get it: closed, closed as slow, or
+   * its path's format skips the event.
+   */
   write(event: Outgoing): boolean;
   /** Tells the client that events of the room were lost: it should reload what it shows. */
   sendGap(room: string): void;
@@ -27,9 +31,14 @@ export interface Member {
   readonly releaseSlot: () => void;
 }
 
-/** What a member of either transport needs from the hub. */
+/**
+ * What a member of either transport needs from the hub: one per attached path (or SSE
+ * handler), shared by its members.
+ */
 export interface MemberHost {
   readonly maxBufferedBytes: number;
+  /** How the member's path speaks: events, notices, requests. */
+  readonly format: PathFormat;
   /** The member is gone (any way): leave every room, give its slot back. */
   gone(member: Member): void;
   /** The member was closed for not reading. */

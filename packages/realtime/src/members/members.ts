@@ -1,4 +1,5 @@
 import type { Member } from './member.js';
+import type { Roomless } from './roomless.js';
 
 /**
  * Who is connected to this instance, and who is in which room. The first member of a room
@@ -13,6 +14,8 @@ export class Members {
   constructor(
     private readonly onFirstJoin: (room: string) => void,
     private readonly onLastLeave: (room: string) => void,
+    /** Told who is in no room; undefined when nobody watches (`roomlessAfterMs: false`). */
+    private readonly roomless: Roomless | undefined,
   ) {}
 
   /** Rooms with at least one member here. */
@@ -28,6 +31,7 @@ export class Members {
     if (this.everyone.has(member)) return;
     this.everyone.add(member);
     this.byTransport[member.transport]++;
+    if (member.rooms.size === 0) this.roomless?.entered(member);
   }
 
   has(member: Member): boolean {
@@ -36,8 +40,9 @@ export class Members {
 
   /** Removes the member from every room and from `everyone`. */
   remove(member: Member): void {
-    for (const room of [...member.rooms]) this.leave(member, room);
     if (this.everyone.delete(member)) this.byTransport[member.transport]--;
+    for (const room of [...member.rooms]) this.leave(member, room);
+    this.roomless?.left(member);
   }
 
   /** True if the member was not in the room yet. */
@@ -51,6 +56,7 @@ export class Members {
     if (members.has(member)) return false;
     members.add(member);
     member.rooms.add(room);
+    if (member.rooms.size === 1) this.roomless?.left(member);
     return true;
   }
 
@@ -59,6 +65,7 @@ export class Members {
     const members = this.byRoom.get(room);
     if (members === undefined || !members.delete(member)) return false;
     member.rooms.delete(room);
+    if (member.rooms.size === 0 && this.everyone.has(member)) this.roomless?.entered(member);
     if (members.size === 0) {
       this.byRoom.delete(room);
       this.onLastLeave(room);

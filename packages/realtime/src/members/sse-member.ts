@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ReplyType, reply, sseMessage } from '@bancada/internal/wire';
+import { notice, sseDataMessage, sseMessage } from '@bancada/internal/wire';
 import type { Identity } from '../identity.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
@@ -45,13 +45,22 @@ export class SseMember implements Member {
 
   write(event: Outgoing): boolean {
     if (!this.open) return false;
+    const encoded = event.in(this.host.format);
+    if (encoded === null) return false;
     if (this.res.writableLength > this.host.maxBufferedBytes) this.judgeAfterThisTick();
-    this.res.write(event.sseMessage);
+    this.res.write(encoded.sseMessage);
     return true;
   }
 
   sendGap(room: string): void {
-    if (this.open) this.res.write(sseMessage(ReplyType.gap, reply.gap(room)));
+    if (!this.open) return;
+    const gap = notice.gap(room);
+    const text = this.host.format.notice(gap);
+    if (text === undefined) return;
+    // The hub's notices are named (`event: gap`); an app's own are plain messages, as its events.
+    this.res.write(
+      this.host.format.hubNotices ? sseMessage(gap.type, text) : sseDataMessage(undefined, text),
+    );
   }
 
   /**

@@ -2,9 +2,9 @@ import type { Socket } from 'node:net';
 import {
   type ClientRequest,
   CloseCode,
+  type HubNotice,
+  notice,
   type ProtocolError,
-  parseRequest,
-  reply,
 } from '@bancada/internal/wire';
 import type { RawData, WebSocket } from 'ws';
 import type { Identity } from '../identity.js';
@@ -21,6 +21,8 @@ export interface WsMemberHost extends MemberHost {
   leave(member: Member, room: string): boolean;
   /** Replays the room's history after `since` to the member (or a gap), then ends its hold. */
   replay(member: Member, room: string, since: string): Promise<void>;
+  /** A message its path's decoder made nothing of, on purpose. */
+  ignored(): void;
 }
 
 /** The parts of ws's WebSocket this file uses beyond the typed API (see `write`). */
@@ -78,24 +80,33 @@ export class WsMember implements Member {
 
   /**
    * With permessage-deflate off (the hub's setting) and nothing queued in ws's sender, a
-   * frame is just bytes on the socket, so the frame built once for the room is written as
-   * is; otherwise it goes through ws.send().
+   * frame is just bytes on the socket, so the frame built once for the room (in the format
+   * of this member's path) is written as is; otherwise it goes through ws.send().
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
     const socket = this.internals._socket;
     if (socket === null || this.ws.readyState !== 1) return false;
+    const encoded = event.in(this.host.format);
+    if (encoded === null) return false;
     if (socket.writableLength > this.host.maxBufferedBytes) {
       this.closeAsSlow();
       return false;
     }
-    if (this.internals._sender?._bufferedBytes === 0) socket.write(event.websocketFrame);
-    else this.ws.send(event.text);
+    if (this.internals._sender?._bufferedBytes === 0) socket.write(encoded.websocketFrame);
+    else this.ws.send(encoded.text);
     return true;
   }
 
   sendGap(room: string): void {
-    this.reply(reply.gap(room));
+    this.tell(notice.gap(room));
+  }
+
+  /** Sends one of the hub's notices, as the member's path has them (or not at all). */
+  tell(n: HubNotice): void {
+    if (!this.open || this.ws.readyState !== 1) return;
+    const text = this.host.format.notice(n);
+    if (text !== undefined) this.ws.send(text);
   }
 
   /** Terminates a client that did not answer the previous ping. */
@@ -152,29 +163,33 @@ export class WsMember implements Member {
       return;
     }
     if (verdict === 'over') {
-      this.reply(reply.error({ code: 'rate_limited', message: 'too many messages; slow down' }));
+      this.tell(notice.error({ code: 'rate_limited', message: 'too many messages; slow down' }));
       return;
     }
     if (isBinary) {
       this.refuse({ code: 'binary_not_supported', message: 'send JSON text frames' });
       return;
     }
-    const request = parseRequest(data.toString());
-    if ('code' in request) {
-      this.refuse(request);
-      return;
+    const reading = this.host.format.read(data.toString());
+    if (reading === null) {
+      this.host.ignored();
+    } else if (Array.isArray(reading)) {
+      for (const request of reading) if (this.open) await this.serve(request);
+    } else if ('code' in reading) {
+      this.refuse(reading);
+    } else {
+      await this.serve(reading);
     }
-    await this.serve(request);
   }
 
   private async serve(request: ClientRequest): Promise<void> {
     switch (request.type) {
       case 'ping':
-        this.reply(reply.pong());
+        this.tell(notice.pong());
         return;
       case 'leave':
         this.host.leave(this, request.room);
-        this.reply(reply.left(request.room));
+        this.tell(notice.left(request.room));
         return;
       case 'join':
       case 'resume': {
@@ -184,11 +199,11 @@ export class WsMember implements Member {
         const error = await this.host.join(this, this.identity.principal, room);
         if (error !== undefined) {
           this.replayHolds?.drop(room);
-          if (error.code === 'unavailable') this.reply(reply.error(error));
+          if (error.code === 'unavailable') this.tell(notice.error(error));
           else this.refuse(error);
           return;
         }
-        this.reply(reply.joined(room));
+        this.tell(notice.joined(room));
         if (request.type === 'resume') await this.host.replay(this, room, request.since);
       }
     }
@@ -201,10 +216,6 @@ export class WsMember implements Member {
       this.close(CloseCode.policy, 'too many bad messages');
       return;
     }
-    this.reply(reply.error(error));
-  }
-
-  private reply(text: string): void {
-    if (this.open && this.ws.readyState === 1) this.ws.send(text);
+    this.tell(notice.error(error));
   }
 }
