@@ -12,7 +12,11 @@ export interface Instance {
   output(): string;
 }
 
-/** Starts `count` instances of the app in `dir`, each once it says it listens. */
+/**
+ * Starts `count` instances of the app in `dir`, one after the other, each once the one before
+ * it listens: the app makes its tables at start (CREATE TABLE IF NOT EXISTS), and two of those
+ * at once in Postgres can collide, as a deploy that migrates first never lets them.
+ */
 export async function startInstances(
   dir: string,
   count: number,
@@ -34,16 +38,13 @@ export async function startInstances(
     child.stderr.on('data', (chunk) => {
       text += chunk;
     });
-    instances.push({ id, port, process: child, output: () => text });
-  }
-  for (const instance of instances) {
+    const instance: Instance = { id, port, process: child, output: () => text };
+    instances.push(instance);
     await waitFor(
-      `${instance.id} to listen`,
+      `${id} to listen`,
       () => {
-        if (instance.process.exitCode !== null) {
-          throw new Error(`${instance.id} exited:\n${instance.output()}`);
-        }
-        return instance.output().includes('vendor dashboard on');
+        if (child.exitCode !== null) throw new Error(`${id} exited:\n${text}`);
+        return text.includes('vendor dashboard on');
       },
       30_000,
     );
