@@ -31,6 +31,12 @@ export {
   usePackedPackage,
 } from './packed-package.js';
 export { type PrivateRedis, startRedis } from './private-redis.js';
+export {
+  type PrometheusSample,
+  type RunningPrometheus,
+  startPrometheus,
+} from './prometheus.js';
+export { checkMetricsText, familiesWithoutSamples } from './promtool.js';
 export { recordingLogger } from './recording-logger.js';
 export { assertRedisAnswers, redisUrl } from './redis-url.js';
 export { waitFor } from './wait-for.js';

@@ -1,13 +1,18 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  checkMetricsText,
   cleanupPrefix,
   createDatabase,
+  familiesWithoutSamples,
   faultProxy,
   keyPrefix,
   postgresUrl,
   redisUrl,
+  startPrometheus,
   startRedis,
 } from '../src/index.js';
 
@@ -132,5 +137,76 @@ describe('faultProxy', () => {
     cleanups.push(() => proxy.close());
     expect(proxy.connections).toBe(0);
     await expect(faultProxy('nonsense')).rejects.toThrow(/host:port/);
+  });
+});
+
+describe('checkMetricsText', () => {
+  it("passes text that Prometheus's linter accepts", async () => {
+    await checkMetricsText(
+      '# HELP app_requests_total Requests.\n# TYPE app_requests_total counter\napp_requests_total 3\n',
+    );
+  });
+
+  it("fails with promtool's own words for a name it rejects", async () => {
+    await expect(
+      checkMetricsText(
+        '# HELP app_open_total Open.\n# TYPE app_open_total gauge\napp_open_total 1\n',
+      ),
+    ).rejects.toThrow(/app_open_total non-counter metrics should not have "_total" suffix/);
+    await expect(
+      checkMetricsText(
+        '# HELP app_requests Requests.\n# TYPE app_requests counter\napp_requests 3\n',
+      ),
+    ).rejects.toThrow(/app_requests counter metrics should have "_total" suffix/);
+  });
+
+  it('fails for text that is not Prometheus text at all', async () => {
+    await expect(checkMetricsText('this is { not metrics\n')).rejects.toThrow(/promtool/);
+  });
+});
+
+describe('familiesWithoutSamples', () => {
+  it('names the families that have no sample', () => {
+    const text = [
+      '# TYPE a_total counter',
+      'a_total 1',
+      '# TYPE b_seconds histogram',
+      'b_seconds_bucket{le="1"} 0',
+      'b_seconds_count 0',
+      '# TYPE c gauge',
+      '# TYPE d_total counter',
+      '',
+    ].join('\n');
+    expect(familiesWithoutSamples(text)).toEqual(['c', 'd_total']);
+  });
+});
+
+describe('startPrometheus', () => {
+  it('scrapes a target and answers queries through its HTTP API, and refuses a bad query', async () => {
+    let served = 0;
+    const server = createServer((_req, res) => {
+      served++;
+      res.end(
+        `# HELP demo_requests_total Requests.\n# TYPE demo_requests_total counter\ndemo_requests_total ${served}\n`,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const { port } = server.address() as AddressInfo;
+    const prometheus = await startPrometheus({
+      jobs: { demo: [`127.0.0.1:${port}`] },
+      scrapeIntervalMs: 200,
+    });
+    cleanups.push(() => prometheus.stop());
+    const [sample] = await prometheus.query('demo_requests_total');
+    expect(sample?.metric).toMatchObject({ job: 'demo', instance: `127.0.0.1:${port}` });
+    expect(Number(sample?.value[1])).toBeGreaterThan(0);
+    await expect(prometheus.query('rate(demo_requests_total')).rejects.toThrow(
+      /Prometheus refused/,
+    );
+    expect(await prometheus.query('nothing_like_this')).toEqual([]);
+    await prometheus.stop();
+    await prometheus.stop();
+    await expect(prometheus.query('up')).rejects.toThrow();
   });
 });
