@@ -30,7 +30,12 @@ export {
   unbuiltFiles,
   usePackedPackage,
 } from './packed-package.js';
-export { type PrivateRedis, startRedis } from './private-redis.js';
+export {
+  type PrivateRedis,
+  type PrivateTlsRedis,
+  startRedis,
+  startTlsRedis,
+} from './private-redis.js';
 export {
   type PrometheusSample,
   type RunningPrometheus,

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { freePort } from './free-port.js';
+import { makeCertificates } from './tls-certificates.js';
 
 /** A redis-server of the test's own, to kill and restart at will (never the shared one). */
 export interface PrivateRedis {
@@ -28,15 +30,82 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** A private Redis that speaks only TLS and lets in one ACL user with a password. */
+export interface PrivateTlsRedis extends PrivateRedis {
+  /** `rediss://<username>:<password>@127.0.0.1:<port>` */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** The PEM certificate of the throw-away authority that signed the server's certificate. */
+  readonly ca: string;
+}
+
 /**
  * Starts a private `redis-server` on a free port of 127.0.0.1, in a fresh temporary folder,
  * keeping nothing on disk unless `args` say otherwise.
  */
-export async function startRedis(options: { args?: string[] } = {}): Promise<PrivateRedis> {
+export function startRedis(options: { args?: string[] } = {}): Promise<PrivateRedis> {
+  return launchRedis(options.args ?? []);
+}
+
+/**
+ * Starts a private `redis-server` with TLS only (`--tls-port`; the plain port is off), its
+ * certificate for 127.0.0.1 signed by a certificate authority made for it alone (openssl), and
+ * one ACL user, `bancada`, with a random password (the default user is off), as a hosted
+ * Redis gives it: connect with `url` and `tls: { ca }`.
+ */
+export async function startTlsRedis(): Promise<PrivateTlsRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'bancada-redis-tls-'));
+  try {
+    const certs = await makeCertificates(dir);
+    const username = 'bancada';
+    const password = randomBytes(12).toString('hex');
+    const server = await launchRedis(
+      [
+        '--tls-cert-file',
+        certs.certFile,
+        '--tls-key-file',
+        certs.keyFile,
+        '--tls-ca-cert-file',
+        certs.caFile,
+        '--tls-auth-clients',
+        'no',
+        '--user',
+        'default',
+        'off',
+        '--user',
+        username,
+        'on',
+        `>${password}`,
+        '~*',
+        '&*',
+        '+@all',
+      ],
+      { tls: { ca: certs.ca }, username, password },
+    );
+    const stop = server.stop;
+    return Object.assign(server, {
+      url: `rediss://${username}:${password}@127.0.0.1:${server.port}`,
+      username,
+      password,
+      ca: certs.ca,
+      async stop() {
+        await stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** `connect`: how to reach it (TLS and credentials); the plain port is then off. */
+async function launchRedis(extraArgs: string[], connect?: RedisOptions): Promise<PrivateRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'bancada-redis-'));
   const port = await freePort();
   const args = [
-    '--port',
+    ...(connect?.tls ? ['--port', '0', '--tls-port'] : ['--port']),
     String(port),
     '--bind',
     '127.0.0.1',
@@ -50,7 +119,7 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Pri
     'no',
     '--logfile',
     join(dir, 'redis.log'),
-    ...(options.args ?? []),
+    ...extraArgs,
   ];
   let child: ChildProcess | undefined;
   let removed = false;
@@ -67,7 +136,7 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Pri
         spawnError = error;
       });
       try {
-        await waitUntilAnswers(port, started, 10_000, () => spawnError);
+        await waitUntilAnswers(port, started, 10_000, () => spawnError, connect);
         child = started;
         return;
       } catch (error) {
@@ -128,6 +197,7 @@ async function waitUntilAnswers(
   child: ChildProcess,
   timeoutMs: number,
   spawnError: () => Error | undefined,
+  connect: RedisOptions = {},
 ) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -135,6 +205,7 @@ async function waitUntilAnswers(
     if (error) throw error;
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
     const client = new Redis(port, '127.0.0.1', {
+      ...connect,
       lazyConnect: true,
       enableOfflineQueue: false,
       retryStrategy: () => null,

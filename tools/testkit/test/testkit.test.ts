@@ -14,6 +14,7 @@ import {
   redisUrl,
   startPrometheus,
   startRedis,
+  startTlsRedis,
 } from '../src/index.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -83,6 +84,46 @@ describe('startRedis', () => {
     await server.stop();
     await expect(client(server.url).ping()).rejects.toThrow();
     await expect(server.restart()).rejects.toThrow(/stopped for good/);
+  });
+});
+
+/** The first error a client connecting to `url` reports. */
+function firstError(url: string, options: RedisOptions = {}): Promise<string> {
+  const redis = new Redis(url, { ...options, lazyConnect: true, retryStrategy: () => null });
+  cleanups.push(() => redis.disconnect());
+  const error = new Promise<string>((resolve) =>
+    redis.once('error', (e: Error) => resolve(e.message)),
+  );
+  redis.connect().catch(() => {});
+  return error;
+}
+
+describe('startTlsRedis', () => {
+  it('speaks TLS only, with a certificate of its own authority and a password', async () => {
+    const server = await startTlsRedis();
+    cleanups.push(() => server.stop());
+    expect(server.url).toBe(
+      `rediss://${server.username}:${server.password}@127.0.0.1:${server.port}`,
+    );
+    expect(await client(server.url, { tls: { ca: server.ca } }).ping()).toBe('PONG');
+    // The machine's own authorities do not know it.
+    await expect(client(server.url).ping()).rejects.toThrow();
+    // What ioredis reports as the connection's error: the cause, in the words of TLS and Redis.
+    expect(await firstError(server.url)).toMatch(/self[- ]signed certificate/);
+    const wrong = server.url.replace(server.password, 'wrong-password');
+    expect(await firstError(wrong, { tls: { ca: server.ca } })).toMatch(/WRONGPASS/);
+    const plain = new Redis(server.port, '127.0.0.1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
+    });
+    plain.on('error', () => {});
+    cleanups.push(() => plain.disconnect());
+    await expect(plain.connect().then(() => plain.ping())).rejects.toThrow();
+
+    await server.kill();
+    await server.restart();
+    expect(await client(server.url, { tls: { ca: server.ca } }).ping()).toBe('PONG');
   });
 });
 
