@@ -18,6 +18,7 @@ export { checkRedisSource, checkWholeNumbers } from './option-checks.js';
 export {
   closeOwnConnection,
   describeRedisError,
+  hearEverySocketError,
   isRedisClient,
   type OwnConnectionOptions,
   openOwnConnection,

@@ -39,6 +39,9 @@ export function openOwnConnection(
 ): Redis {
   const options: RedisOptions = {
     connectionName: name,
+    // A caller's client may be lazy; ours must connect now: with no offline queue, a lazy
+    // connection refuses every command, and one that waits for 'ready' never connects.
+    lazyConnect: false,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
@@ -48,9 +51,30 @@ export function openOwnConnection(
       Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
     ...extra,
   };
-  if (typeof source === 'string') return new Redis(source, options);
-  if (isRedisClient(source)) return source.duplicate(options);
-  return new Redis({ ...source, ...options });
+  const connection =
+    typeof source === 'string'
+      ? new Redis(source, options)
+      : isRedisClient(source)
+        ? source.duplicate(options)
+        : new Redis({ ...source, ...options });
+  return hearEverySocketError(connection);
+}
+
+/**
+ * ioredis hears only the first error of each socket (`once`). A TLS socket whose handshake
+ * failed (a certificate the client does not trust) can emit a second one (the server's alert),
+ * which nobody would hear: an uncaught exception, the process down. After a socket's first
+ * error, this keeps a listener on it. Returns `connection`.
+ */
+export function hearEverySocketError(connection: Redis): Redis {
+  const heard = new WeakSet<object>();
+  connection.on('error', () => {
+    const stream = connection.stream;
+    if (stream === undefined || heard.has(stream)) return;
+    heard.add(stream);
+    stream.on('error', () => {}); // the connection reported the first; it reconnects anyway
+  });
+  return connection;
 }
 
 /** Closes a connection we opened: politely if it answers within a second, at once otherwise. */

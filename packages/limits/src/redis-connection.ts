@@ -1,3 +1,4 @@
+import { hearEverySocketError } from '@bancada/internal';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -25,5 +26,5 @@ export function openRedis(
       : new Redis({ ...(source as RedisOptions), ...options });
   // Errors surface through the limiter's degraded state; never as an unhandled 'error' event.
   client.on('error', () => {});
-  return { client, owned: true };
+  return { client: hearEverySocketError(client), owned: true };
 }
