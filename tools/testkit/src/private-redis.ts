@@ -38,6 +38,8 @@ export interface PrivateTlsRedis extends PrivateRedis {
   readonly password: string;
   /** The PEM certificate of the throw-away authority that signed the server's certificate. */
   readonly ca: string;
+  /** The same in a file (for NODE_EXTRA_CA_CERTS), kept until `stop()`. */
+  readonly caFile: string;
 }
 
 /**
@@ -89,6 +91,7 @@ export async function startTlsRedis(): Promise<PrivateTlsRedis> {
       username,
       password,
       ca: certs.ca,
+      caFile: certs.caFile,
       async stop() {
         await stop();
         await rm(dir, { recursive: true, force: true });
