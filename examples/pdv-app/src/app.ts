@@ -7,13 +7,13 @@ import type { PgBridge } from '@bancada/pg-bridge';
 import type { Hub } from '@bancada/realtime';
 import { createSession, type SessionMiddleware, sameOriginOnly } from '@bancada/session';
 import express from 'express';
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './database.js';
 import { errorHandler } from './error-handler.js';
 import { HttpError } from './http-error.js';
 import type { Logger } from './logger.js';
 import { createLoginGuards } from './login-guards.js';
+import { createRegistry, orderEventsCounter } from './metrics.js';
 import { migrate } from './migrations.js';
 import { createRealtime } from './realtime.js';
 import { authRoutes } from './routes/auth.js';
@@ -90,8 +90,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const { config, logger } = options;
   const prefix = options.prefix ?? 'pdv:';
   const instanceId = config.instanceId ?? defaultInstanceId();
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const registry = createRegistry();
 
   const databaseTimeoutMs = wholeNumber('databaseTimeoutMs', options.databaseTimeoutMs, 1000, 100);
   const loginLimits = {
@@ -172,12 +171,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   const { hub, bridge } = realtime;
   if (!bridge) logger.info('notify bridge: off (embedded postgres has no LISTEN)');
 
-  const orderEvents = new Counter({
-    name: 'pdv_order_events_total',
-    help: 'Order changes published to the restaurant rooms, by event type.',
-    labelNames: ['event'],
-    registers: [registry],
-  });
+  const countOrderEvent = orderEventsCounter(registry);
 
   let draining = false;
   const app = express();
@@ -219,7 +213,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
   app.use('/api', subscriptionRoutes(database.pool, cache, instanceId));
   app.use(
     '/api',
-    orderRoutes(database.pool, realtime.publishOrder, (event) => orderEvents.inc({ event }), {
+    orderRoutes(database.pool, realtime.publishOrder, countOrderEvent, {
       timeoutMs: databaseTimeoutMs,
       canEndSessions: database.mode === 'postgres',
     }),

@@ -19,6 +19,7 @@ export type { RestaurantPrincipal } from './principal.js';
 export {
   closeOwnConnection,
   describeRedisError,
+  hearEverySocketError,
   type OwnConnectionOptions,
   openOwnClient,
   openOwnConnection,

@@ -33,13 +33,13 @@ export function openOwnConnection(
 ): Redis {
   const options = ownOptions(name, maxRetryDelayMs, connectTimeoutMs, extra);
   if (isRedisClient(source) && !(source as Cluster).isCluster) {
-    return (source as Redis).duplicate(options);
+    return hearEverySocketError((source as Redis).duplicate(options));
   }
   const topology = topologyOf(source);
   if (topology.kind === 'cluster') {
     throw new RedisSourceError(`${name} takes one Redis node or a Sentinel set-up, not a Cluster`);
   }
-  return openTopology(topology, options) as Redis;
+  return hearEverySocketError(openTopology(topology, options) as Redis);
 }
 
 /**
@@ -54,7 +54,8 @@ export function openOwnClient(
 ): Redis | Cluster {
   const options = ownOptions(name, maxRetryDelayMs, connectTimeoutMs, extra);
   if (isRedisClient(source)) {
-    if (!(source as Cluster).isCluster) return (source as Redis).duplicate(options);
+    if (!(source as Cluster).isCluster)
+      return hearEverySocketError((source as Redis).duplicate(options));
     const template = source as Cluster;
     return template.duplicate(undefined, {
       ...cluster,
@@ -77,6 +78,9 @@ function ownOptions(
 ): RedisOptions {
   return {
     connectionName: name,
+    // A caller's client may be lazy; ours must connect now: with no offline queue, a lazy
+    // connection refuses every command, and one that waits for 'ready' never connects.
+    lazyConnect: false,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
@@ -86,6 +90,23 @@ function ownOptions(
       Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
     ...extra,
   };
+}
+
+/**
+ * ioredis hears only the first error of each socket (`once`). A TLS socket whose handshake
+ * failed (a certificate the client does not trust) can emit a second one (the server's alert),
+ * which nobody would hear: an uncaught exception, the process down. After a socket's first
+ * error, this keeps a listener on it. Returns `connection`.
+ */
+export function hearEverySocketError<C extends Redis | Cluster>(connection: C): C {
+  const heard = new WeakSet<object>();
+  connection.on('error', () => {
+    const stream = (connection as Redis).stream;
+    if (stream === undefined || heard.has(stream)) return;
+    heard.add(stream);
+    stream.on('error', () => {}); // the connection reported the first; it reconnects anyway
+  });
+  return connection;
 }
 
 /** Closes a connection we opened: politely if it answers within a second, at once otherwise. */

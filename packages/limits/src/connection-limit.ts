@@ -7,7 +7,7 @@ import { sendRejection } from './http.js';
 import { InstanceHeartbeat } from './instance-heartbeat.js';
 import { type LimitsMetrics, limitsMetrics } from './metrics.js';
 import { type ConnectionLimitOptions, resolveConnectionLimitOptions } from './options.js';
-import { openRedis } from './redis-connection.js';
+import { openRedis, whyDown } from './redis-connection.js';
 import { RedisLeases } from './redis-leases.js';
 import type { ConnectionGate, Lease, Logger, Rejection, RejectionReason } from './types.js';
 
@@ -182,7 +182,7 @@ export class ConnectionLimiter implements ConnectionGate {
       this.firstConnection = undefined;
     }
     if (this.redis.status !== 'ready') {
-      this.setDegraded(true, `connection ${this.redis.status}`);
+      this.setDegraded(true, whyDown(this.redis));
       return this.o.onRedisError === 'open' ? true : undefined;
     }
     try {

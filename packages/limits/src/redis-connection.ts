@@ -1,3 +1,4 @@
+import { describeRedisError, hearEverySocketError } from '@bancada/internal';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -11,7 +12,7 @@ export function openRedis(
   { queueWhileConnecting = false } = {},
 ): { client: Redis; owned: boolean } {
   if (typeof source === 'object' && typeof (source as Redis).duplicate === 'function') {
-    return { client: source as Redis, owned: false };
+    return { client: watchErrors(source as Redis), owned: false };
   }
   const options: RedisOptions = {
     enableOfflineQueue: queueWhileConnecting,
@@ -24,6 +25,25 @@ export function openRedis(
       ? new Redis(source, options)
       : new Redis({ ...(source as RedisOptions), ...options });
   // Errors surface through the limiter's degraded state; never as an unhandled 'error' event.
-  client.on('error', () => {});
-  return { client, owned: true };
+  return { client: hearEverySocketError(watchErrors(client)), owned: true };
+}
+
+const lastErrors = new WeakMap<Redis, string>();
+
+/** Keeps a connection's last error until it is ready again, for `whyDown`. */
+function watchErrors(client: Redis): Redis {
+  if (!lastErrors.has(client)) {
+    lastErrors.set(client, '');
+    client.on('error', (error: Error) => lastErrors.set(client, describeRedisError(error)));
+    client.on('ready', () => lastErrors.set(client, ''));
+  }
+  return client;
+}
+
+/**
+ * Why a connection that is not ready is down, in the words of its last error (a wrong
+ * password, an untrusted certificate), else its state: what a degraded limiter logs.
+ */
+export function whyDown(client: Redis): string {
+  return lastErrors.get(client) || `connection ${client.status}`;
 }

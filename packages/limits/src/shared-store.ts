@@ -3,7 +3,7 @@ import { RedisStore } from 'rate-limit-redis';
 import { LimitsOptionError } from './errors.js';
 import { FallbackStore } from './fallback-store.js';
 import type { OnRedisError } from './options.js';
-import { openRedis } from './redis-connection.js';
+import { openRedis, whyDown } from './redis-connection.js';
 import type { Logger } from './types.js';
 
 /** Where a limiter's counts are shared: a URL, an ioredis client or options, `false` for none. */
@@ -54,7 +54,8 @@ export function sharedStore(
       if (!degraded) log.info(`limits: redis is back; rate limit "${name}" shared again`);
       else
         log.warn(
-          `limits: redis unavailable (${why}); rate limit "${name}" ${FALLBACK[onRedisError]} until it is back (degraded)`,
+          // A command that failed for want of a connection: say why the connection is down.
+          `limits: redis unavailable (${client.status === 'ready' ? why : whyDown(client)}); rate limit "${name}" ${FALLBACK[onRedisError]} until it is back (degraded)`,
         );
     },
     () => client.status === 'ready',

@@ -31,8 +31,19 @@ export {
   usePackedPackage,
 } from './packed-package.js';
 export { type ClusterNode, type PrivateCluster, startCluster } from './private-cluster.js';
-export { type PrivateRedis, startRedis } from './private-redis.js';
+export {
+  type PrivateRedis,
+  type PrivateTlsRedis,
+  startRedis,
+  startTlsRedis,
+} from './private-redis.js';
 export { type PrivateSentinel, startSentinel } from './private-sentinel.js';
+export {
+  type PrometheusSample,
+  type RunningPrometheus,
+  startPrometheus,
+} from './prometheus.js';
+export { checkMetricsText, familiesWithoutSamples } from './promtool.js';
 export { type ReadmeApp, readmeCode, runReadmeApp } from './readme-app.js';
 export { recordingLogger } from './recording-logger.js';
 export { assertRedisAnswers, redisUrl } from './redis-url.js';

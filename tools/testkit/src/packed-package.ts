@@ -23,13 +23,29 @@ export function unbuiltFiles(files: readonly string[]): string[] {
 export interface PackedPackage {
   /** Paths in the tarball, as `npm pack` lists them. */
   readonly files: string[];
-  /** Writes `source` to `fileName` in the project, runs it with node, returns its stdout. */
-  run(fileName: string, source: string): string;
+  /**
+   * Writes `source` to `fileName` in the project, runs it with node (with `env` added to the
+   * environment; at most a minute), returns its stdout.
+   */
+  run(fileName: string, source: string, env?: Record<string, string>): string;
+  /** Installs more packages from the registry into the project (what a README example needs). */
+  install(...packages: string[]): void;
   remove(): void;
 }
 
-function exec(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+function exec(
+  command: string,
+  args: string[],
+  cwd: string,
+  { env = {}, timeoutMs }: { env?: Record<string, string>; timeoutMs?: number } = {},
+): string {
+  return execFileSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+    timeout: timeoutMs,
+  });
 }
 
 /** Packs the package in `packageDir` (built first) and installs it in a fresh temp project. */
@@ -46,9 +62,12 @@ export function installPacked(packageDir: string): PackedPackage {
   );
   return {
     files: packed[0].files.map((file: { path: string }) => file.path),
-    run(fileName, source) {
+    run(fileName, source, env = {}) {
       writeFileSync(join(project, fileName), source);
-      return exec('node', [fileName], project);
+      return exec('node', [fileName], project, { env, timeoutMs: 60_000 });
+    },
+    install(...packages) {
+      exec('npm', ['install', ...packages, '--no-audit', '--no-fund', '--prefer-offline'], project);
     },
     remove: () => rmSync(project, { recursive: true, force: true }),
   };

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { freePort } from './free-port.js';
+import { makeCertificates } from './tls-certificates.js';
 
 /** A redis-server of the test's own, to kill and restart at will (never the shared one). */
 export interface PrivateRedis {
@@ -18,9 +20,9 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** Starts the server again on the same port and waits until it answers. */
   restart(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
   /** Its folder (its config, its log, a cluster's nodes.conf). */
   readonly dir: string;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const REDIS_SERVER = process.env.REDIS_SERVER_BIN || 'redis-server';
@@ -30,11 +32,23 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** A private Redis that speaks only TLS and lets in one ACL user with a password. */
+export interface PrivateTlsRedis extends PrivateRedis {
+  /** `rediss://<username>:<password>@127.0.0.1:<port>` */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** The PEM certificate of the throw-away authority that signed the server's certificate. */
+  readonly ca: string;
+  /** The same in a file (for NODE_EXTRA_CA_CERTS), kept until `stop()`. */
+  readonly caFile: string;
+}
+
 /**
  * Starts a private `redis-server` on a free port of 127.0.0.1, in a fresh temporary folder,
  * keeping nothing on disk unless `args` say otherwise.
  */
-export async function startRedis(
+export function startRedis(
   options: {
     args?: string[];
     /**
@@ -44,17 +58,79 @@ export async function startRedis(
     config?: string;
   } = {},
 ): Promise<PrivateRedis> {
+  return launchRedis(options.args ?? [], undefined, options.config);
+}
+
+/**
+ * Starts a private `redis-server` with TLS only (`--tls-port`; the plain port is off), its
+ * certificate for 127.0.0.1 signed by a certificate authority made for it alone (openssl), and
+ * one ACL user, `bancada`, with a random password (the default user is off), as a hosted
+ * Redis gives it: connect with `url` and `tls: { ca }`.
+ */
+export async function startTlsRedis(): Promise<PrivateTlsRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'bancada-redis-tls-'));
+  try {
+    const certs = await makeCertificates(dir);
+    const username = 'bancada';
+    const password = randomBytes(12).toString('hex');
+    const server = await launchRedis(
+      [
+        '--tls-cert-file',
+        certs.certFile,
+        '--tls-key-file',
+        certs.keyFile,
+        '--tls-ca-cert-file',
+        certs.caFile,
+        '--tls-auth-clients',
+        'no',
+        '--user',
+        'default',
+        'off',
+        '--user',
+        username,
+        'on',
+        `>${password}`,
+        '~*',
+        '&*',
+        '+@all',
+      ],
+      { tls: { ca: certs.ca }, username, password },
+    );
+    const stop = server.stop;
+    return Object.assign(server, {
+      url: `rediss://${username}:${password}@127.0.0.1:${server.port}`,
+      username,
+      password,
+      ca: certs.ca,
+      caFile: certs.caFile,
+      async stop() {
+        await stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** `connect`: how to reach it (TLS and credentials); the plain port is then off. */
+async function launchRedis(
+  extraArgs: string[],
+  connect?: RedisOptions,
+  config?: string,
+): Promise<PrivateRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'bancada-redis-'));
   const port = await freePort();
   const configFile: string[] = [];
-  if (options.config !== undefined) {
+  if (config !== undefined) {
     const file = join(dir, 'redis.conf');
-    await writeFile(file, options.config.replaceAll('@PORT@', String(port)));
+    await writeFile(file, config.replaceAll('@PORT@', String(port)));
     configFile.push(file);
   }
   const args = [
     ...configFile,
-    '--port',
+    ...(connect?.tls ? ['--port', '0', '--tls-port'] : ['--port']),
     String(port),
     '--bind',
     '127.0.0.1',
@@ -68,7 +144,7 @@ export async function startRedis(
     'no',
     '--logfile',
     join(dir, 'redis.log'),
-    ...(options.args ?? []),
+    ...extraArgs,
   ];
   let child: ChildProcess | undefined;
   let removed = false;
@@ -85,7 +161,7 @@ export async function startRedis(
         spawnError = error;
       });
       try {
-        await waitUntilAnswers(port, started, 10_000, () => spawnError);
+        await waitUntilAnswers(port, started, 10_000, () => spawnError, connect);
         child = started;
         return;
       } catch (error) {
@@ -147,6 +223,7 @@ async function waitUntilAnswers(
   child: ChildProcess,
   timeoutMs: number,
   spawnError: () => Error | undefined,
+  connect: RedisOptions = {},
 ) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -154,6 +231,7 @@ async function waitUntilAnswers(
     if (error) throw error;
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
     const client = new Redis(port, '127.0.0.1', {
+      ...connect,
       lazyConnect: true,
       enableOfflineQueue: false,
       retryStrategy: () => null,

@@ -1,14 +1,20 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  checkMetricsText,
   cleanupPrefix,
   createDatabase,
+  familiesWithoutSamples,
   faultProxy,
   keyPrefix,
   postgresUrl,
   redisUrl,
+  startPrometheus,
   startRedis,
+  startTlsRedis,
 } from '../src/index.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -81,6 +87,46 @@ describe('startRedis', () => {
   });
 });
 
+/** The first error a client connecting to `url` reports. */
+function firstError(url: string, options: RedisOptions = {}): Promise<string> {
+  const redis = new Redis(url, { ...options, lazyConnect: true, retryStrategy: () => null });
+  cleanups.push(() => redis.disconnect());
+  const error = new Promise<string>((resolve) =>
+    redis.once('error', (e: Error) => resolve(e.message)),
+  );
+  redis.connect().catch(() => {});
+  return error;
+}
+
+describe('startTlsRedis', () => {
+  it('speaks TLS only, with a certificate of its own authority and a password', async () => {
+    const server = await startTlsRedis();
+    cleanups.push(() => server.stop());
+    expect(server.url).toBe(
+      `rediss://${server.username}:${server.password}@127.0.0.1:${server.port}`,
+    );
+    expect(await client(server.url, { tls: { ca: server.ca } }).ping()).toBe('PONG');
+    // The machine's own authorities do not know it.
+    await expect(client(server.url).ping()).rejects.toThrow();
+    // What ioredis reports as the connection's error: the cause, in the words of TLS and Redis.
+    expect(await firstError(server.url)).toMatch(/self[- ]signed certificate/);
+    const wrong = server.url.replace(server.password, 'wrong-password');
+    expect(await firstError(wrong, { tls: { ca: server.ca } })).toMatch(/WRONGPASS/);
+    const plain = new Redis(server.port, '127.0.0.1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
+    });
+    plain.on('error', () => {});
+    cleanups.push(() => plain.disconnect());
+    await expect(plain.connect().then(() => plain.ping())).rejects.toThrow();
+
+    await server.kill();
+    await server.restart();
+    expect(await client(server.url, { tls: { ca: server.ca } }).ping()).toBe('PONG');
+  });
+});
+
 describe('createDatabase', () => {
   it('creates a database of its own and drops it', async () => {
     const db = await createDatabase('testkit');
@@ -132,5 +178,76 @@ describe('faultProxy', () => {
     cleanups.push(() => proxy.close());
     expect(proxy.connections).toBe(0);
     await expect(faultProxy('nonsense')).rejects.toThrow(/host:port/);
+  });
+});
+
+describe('checkMetricsText', () => {
+  it("passes text that Prometheus's linter accepts", async () => {
+    await checkMetricsText(
+      '# HELP app_requests_total Requests.\n# TYPE app_requests_total counter\napp_requests_total 3\n',
+    );
+  });
+
+  it("fails with promtool's own words for a name it rejects", async () => {
+    await expect(
+      checkMetricsText(
+        '# HELP app_open_total Open.\n# TYPE app_open_total gauge\napp_open_total 1\n',
+      ),
+    ).rejects.toThrow(/app_open_total non-counter metrics should not have "_total" suffix/);
+    await expect(
+      checkMetricsText(
+        '# HELP app_requests Requests.\n# TYPE app_requests counter\napp_requests 3\n',
+      ),
+    ).rejects.toThrow(/app_requests counter metrics should have "_total" suffix/);
+  });
+
+  it('fails for text that is not Prometheus text at all', async () => {
+    await expect(checkMetricsText('this is { not metrics\n')).rejects.toThrow(/promtool/);
+  });
+});
+
+describe('familiesWithoutSamples', () => {
+  it('names the families that have no sample', () => {
+    const text = [
+      '# TYPE a_total counter',
+      'a_total 1',
+      '# TYPE b_seconds histogram',
+      'b_seconds_bucket{le="1"} 0',
+      'b_seconds_count 0',
+      '# TYPE c gauge',
+      '# TYPE d_total counter',
+      '',
+    ].join('\n');
+    expect(familiesWithoutSamples(text)).toEqual(['c', 'd_total']);
+  });
+});
+
+describe('startPrometheus', () => {
+  it('scrapes a target and answers queries through its HTTP API, and refuses a bad query', async () => {
+    let served = 0;
+    const server = createServer((_req, res) => {
+      served++;
+      res.end(
+        `# HELP demo_requests_total Requests.\n# TYPE demo_requests_total counter\ndemo_requests_total ${served}\n`,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const { port } = server.address() as AddressInfo;
+    const prometheus = await startPrometheus({
+      jobs: { demo: [`127.0.0.1:${port}`] },
+      scrapeIntervalMs: 200,
+    });
+    cleanups.push(() => prometheus.stop());
+    const [sample] = await prometheus.query('demo_requests_total');
+    expect(sample?.metric).toMatchObject({ job: 'demo', instance: `127.0.0.1:${port}` });
+    expect(Number(sample?.value[1])).toBeGreaterThan(0);
+    await expect(prometheus.query('rate(demo_requests_total')).rejects.toThrow(
+      /Prometheus refused/,
+    );
+    expect(await prometheus.query('nothing_like_this')).toEqual([]);
+    await prometheus.stop();
+    await prometheus.stop();
+    await expect(prometheus.query('up')).rejects.toThrow();
   });
 });
