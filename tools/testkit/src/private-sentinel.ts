@@ -89,10 +89,14 @@ export async function startSentinel(
       }
       throw new Error('no Sentinel answered');
     };
-    await waitFor('every replica to be in sync with the master', async () => {
-      for (const replica of replicas) if (!(await linkUp(replica.port))) return false;
-      return true;
-    });
+    await waitFor(
+      'every replica to be in sync with the master',
+      async () => {
+        for (const replica of replicas) if (!(await linkUp(replica.port))) return false;
+        return true;
+      },
+      30_000,
+    );
     await waitFor(
       'every Sentinel to know every replica',
       async () => {
