@@ -87,7 +87,7 @@ export function parseRedisUrl(url: string): RedisTopology {
   const scheme = SCHEMES.exec(url);
   if (!scheme) {
     throw new RedisSourceError(
-      `a Redis URL starts with redis://, rediss://, redis-cluster:// or redis-sentinel://, got "${redact(url)}"`,
+      `redis URL must start with redis://, rediss://, redis-cluster:// or redis-sentinel://, got "${redact(url)}"`,
     );
   }
   const tls = scheme[1] === 'rediss';

@@ -52,7 +52,7 @@ describe('parseRedisUrl', () => {
   });
 
   it('refuses what can never work, naming why, with the password hidden', () => {
-    expect(() => checkRedisSource('http://x', invalid)).toThrow(/starts with redis:\/\//);
+    expect(() => checkRedisSource('http://x', invalid)).toThrow(/must start with redis:\/\//);
     expect(() => checkRedisSource('redis-sentinel://:pw@10.0.0.1:26379', invalid)).toThrow(
       /master's name.*:\*\*\*@/,
     );

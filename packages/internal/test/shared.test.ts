@@ -73,7 +73,7 @@ describe('option checks', () => {
     checkRedisSource('rediss://cache.example:6380', invalid);
     checkRedisSource({ host: '127.0.0.1' }, invalid);
     expect(() => checkRedisSource('localhost:6379', invalid)).toThrow(
-      'redis URL must start with redis:// or rediss://, got "localhost:6379"',
+      'redis URL must start with redis://, rediss://, redis-cluster:// or redis-sentinel://, got "localhost:6379"',
     );
     expect(() => checkRedisSource(6379, invalid, { orFalse: true })).toThrow(
       'redis must be a redis:// URL, an ioredis client, ioredis options or false',
