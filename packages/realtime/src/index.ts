@@ -20,6 +20,7 @@ export type {
   HubRequest,
   Notices,
 } from './formats/format-options.js';
+export type { SseEvents } from './formats/sse-events.js';
 export type { AttachOptions, Hub, SseOptions } from './hub.js';
 export type { HubOptions } from './options.js';
 export { restaurantRoom, restaurantRooms } from './policy.js';

@@ -4,6 +4,7 @@ import { restaurantRoom } from '@bancada/internal/wire';
 import { RealtimeOptionError } from '../errors.js';
 import { checkFormatOptions, type FormatOptions } from '../formats/format-options.js';
 import { PathFormat } from '../formats/path-format.js';
+import { type SseEvents, sseFormat } from '../formats/sse-events.js';
 import type { Identity } from '../identity.js';
 import type { MemberHost } from '../members/member.js';
 import type { Members } from '../members/members.js';
@@ -23,6 +24,16 @@ export interface SseOptions extends FormatOptions {
    * @default rooms from `?room=` and `?restaurantId=`
    */
   rooms?: RoomsOf;
+  /**
+   * `'message'` for a browser's plain `EventSource` with `onmessage` (no listener per event
+   * type): every message is unnamed (no `event:` line), the hub's JSON in its `data:`, the
+   * type inside it: `{ "type": "event", eventType, ... }`, and a gap as
+   * `{ "type": "gap", "room" }`. `'named'` names each message after its `eventType` (and
+   * `gap`), for `addEventListener(eventType)` and the client SDK. With `encode`, messages are
+   * unnamed anyway.
+   * @default 'named'
+   */
+  events?: SseEvents;
 }
 
 export interface SseDoorParts {
@@ -55,7 +66,7 @@ export class SseDoor {
       throw new RealtimeOptionError('sse() rooms must be a function (req, principal) => room(s)');
     }
     const roomsOf = options.rooms ?? roomsFromQuery;
-    const { encode, notices = 'hub' } = options;
+    const { encode, notices } = sseFormat(options.events, options.encode, options.notices ?? 'hub');
     const host: MemberHost = {
       ...this.p.host,
       format: new PathFormat(encode, undefined, notices, this.p.log),
