@@ -19,6 +19,8 @@ export default defineConfig({
     },
   },
   noExternal: [/^@bancada\/internal/],
+  // import.meta.url in the CommonJS build too (the optional @opentelemetry/api is found from it).
+  shims: true,
   clean: true,
   sourcemap: true,
   target: 'node20',

@@ -15,6 +15,7 @@ export {
 } from './lease.js';
 export { type Logger, resolveLogger, silentLogger } from './logger.js';
 export { checkRedisSource, checkWholeNumbers } from './option-checks.js';
+export { type Otel, optionalOtel } from './otel.js';
 export type { RestaurantPrincipal } from './principal.js';
 export {
   closeOwnConnection,

@@ -15,8 +15,11 @@ export class EnvelopeMaker {
 
   constructor(private readonly origin: string) {}
 
-  /** The envelope of `event` in `room`, and its JSON body (see `envelopeBody`); throws for a bad one. */
-  make(room: string, event: HubEvent): { envelope: Envelope; body: string } {
+  /**
+   * The envelope of `event` in `room`, and its JSON body (see `envelopeBody`); throws for a
+   * bad one. `traceparent`: the trace context it is published in, if any.
+   */
+  make(room: string, event: HubEvent, traceparent?: string): { envelope: Envelope; body: string } {
     checkRoom(room);
     checkEvent(event);
     const ts = Date.now();
@@ -30,6 +33,7 @@ export class EnvelopeMaker {
       room,
       seq: this.nextSeq(room),
       origin: this.origin,
+      traceparent,
     };
     try {
       return { envelope, body: envelopeBody(envelope) };

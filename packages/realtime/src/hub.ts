@@ -22,6 +22,7 @@ import { SessionCheck } from './session-check.js';
 import { HistoryReader } from './sync/history.js';
 import { Replayer } from './sync/replayer.js';
 import { RoomSync } from './sync/room-sync.js';
+import { HubTracing } from './tracing/hub-tracing.js';
 import type { Envelope, FanoutMode, HubEvent, HubStats, Principal } from './types.js';
 
 export type { AttachOptions, SseOptions };
@@ -50,6 +51,7 @@ export class Hub {
   private readonly sessionCheck: SessionCheck | undefined;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly metrics: HubMetrics | undefined;
+  private readonly tracing: HubTracing | undefined;
   private fanoutMode: FanoutMode;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -59,6 +61,7 @@ export class Hub {
     this.fanoutMode = o.fanout;
     this.log = new ThrottledLog(o.logger);
     this.envelopes = new EnvelopeMaker(o.instanceId);
+    this.tracing = HubTracing.open(o.tracing, o.instanceId);
     this.roomless =
       o.roomlessAfterMs === false ? undefined : new Roomless(o.roomlessAfterMs, this.log);
     this.members = new Members(
@@ -110,6 +113,7 @@ export class Hub {
       fanout: () => this.fanoutMode,
       closing: () => this.closing !== undefined,
       observeLatency: (seconds) => this.metrics?.observeLatency(seconds),
+      tracing: this.tracing,
     });
     const replayer = new Replayer(history, this.counters, this.log);
     const access = new RoomAccess(this.members, o.authorize, o.maxRoomsPerConnection, this.log);
@@ -215,7 +219,7 @@ export class Hub {
    */
   publish(room: string, event: HubEvent): Promise<Envelope> {
     if (this.closing) throw new HubClosedError();
-    const { envelope, body } = this.envelopes.make(room, event);
+    const { envelope, body } = this.envelopes.make(room, event, this.tracing?.traceparent());
     return this.sync.publish(envelope, body);
   }
 

@@ -6,6 +6,7 @@ import { defaultAuthorize } from './auth/default-authorize.js';
 import { RealtimeOptionError } from './errors.js';
 import type { HistoryOptions, ResolvedHistory } from './sync/history.js';
 import { resolveHistory } from './sync/history-options.js';
+import type { TracingChoice } from './tracing/hub-tracing.js';
 import type {
   Authenticate,
   Authorize,
@@ -140,6 +141,15 @@ export interface HubOptions {
   roomlessAfterMs?: number | false;
   /** Reports `bancada_realtime_*` metrics to this prom-client registry. */
   registry?: Registry;
+  /**
+   * OpenTelemetry, through `@opentelemetry/api` (an optional peer dependency): a publish
+   * records the active trace context on its envelope (`traceparent`), and each instance that
+   * delivers it makes a span in that trace (room, clients written, latency). Spans go to the
+   * SDK the app registers. `true` throws when `@opentelemetry/api` is not installed; `false`
+   * records nothing even when it is.
+   * @default on when `@opentelemetry/api` is installed
+   */
+  tracing?: boolean;
   /** @default console; false for none */
   logger?: Logger | false;
 }
@@ -166,6 +176,7 @@ export interface ResolvedHubOptions {
   retryAfterMs: [number, number];
   roomlessAfterMs: number | false;
   registry: Registry | undefined;
+  tracing: TracingChoice;
   logger: Logger;
 }
 
@@ -205,6 +216,7 @@ export function resolveOptions(
     retryAfterMs: options.retryAfterMs ?? [1000, 5000],
     roomlessAfterMs: options.roomlessAfterMs ?? 10_000,
     registry: options.registry,
+    tracing: options.tracing ?? 'auto',
     logger,
   };
   validate(resolved, options);
@@ -284,6 +296,11 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
   }
   if (o.messageQuota !== undefined && typeof o.messageQuota.forConnection !== 'function') {
     throw new RealtimeOptionError('messageQuota must have a forConnection() method');
+  }
+  if (typeof o.tracing !== 'boolean' && o.tracing !== 'auto') {
+    throw new RealtimeOptionError(
+      `tracing must be true or false, got ${JSON.stringify(o.tracing)}`,
+    );
   }
   const [min, max] = Array.isArray(o.retryAfterMs) ? o.retryAfterMs : [Number.NaN, Number.NaN];
   if (!(Number.isFinite(min) && Number.isFinite(max) && min >= 0 && max >= min)) {

@@ -1,4 +1,5 @@
 import { restaurantRoom } from './rooms.js';
+import { parseTraceparent } from './traceparent.js';
 
 /**
  * What travels between instances, one JSON line: an event of a room, stamped by the instance
@@ -19,6 +20,12 @@ export interface Envelope {
   seq?: number | undefined;
   /** The instance that published it. */
   origin?: string | undefined;
+  /**
+   * The W3C trace context it was published in (`00-<trace id>-<span id>-<flags>`), so that
+   * each delivery continues the publisher's trace. Absent when it was published in none; a
+   * malformed one from outside is dropped when read (the event itself is delivered).
+   */
+  traceparent?: string | undefined;
 }
 
 /** The reserved eventType of the mark left in a room's history where events were lost. */
@@ -86,6 +93,8 @@ export function decodeEnvelope(text: string, room: string | undefined): Envelope
     room: target,
     seq: Number.isSafeInteger(v.seq) && (v.seq as number) > 0 ? (v.seq as number) : undefined,
     origin: typeof v.origin === 'string' ? v.origin : undefined,
+    traceparent:
+      parseTraceparent(v.traceparent) === undefined ? undefined : (v.traceparent as string),
   };
 }
 
@@ -119,7 +128,10 @@ export interface ClientEvent {
   room: string;
 }
 
-/** What a client sees of an envelope: everything but seq and origin, which are the instances'. */
+/**
+ * What a client sees of an envelope: everything but seq, origin and traceparent, which are
+ * the instances'.
+ */
 export function clientEvent(e: Envelope): ClientEvent {
   return {
     eventType: e.eventType,

@@ -33,3 +33,4 @@ export {
 } from './messages.js';
 export { EVERYONE, MAX_ROOM_LENGTH, restaurantRoom, roomNameProblem } from './rooms.js';
 export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-ids.js';
+export { formatTraceparent, parseTraceparent, type TraceParent } from './traceparent.js';

@@ -10,6 +10,7 @@ import type { RedisBus } from '../bus/redis-bus.js';
 import type { HubCounters } from '../counters.js';
 import type { Members } from '../members/members.js';
 import { Outgoing } from '../members/outgoing.js';
+import type { HubTracing } from '../tracing/hub-tracing.js';
 import type { FanoutMode } from '../types.js';
 import { Delivered } from './delivered.js';
 import { GapCounter } from './gap-counter.js';
@@ -34,6 +35,8 @@ export interface RoomSyncParts {
   closing(): boolean;
   /** Seconds from an event's `ts` to its write on the last local socket of its room. */
   observeLatency(seconds: number): void;
+  /** Spans of deliveries, for envelopes published in a trace; undefined: no tracing. */
+  tracing: HubTracing | undefined;
 }
 
 /**
@@ -185,6 +188,10 @@ export class RoomSync {
       if (envelope.origin !== this.p.instanceId) this.gapTo(room);
       return;
     }
+    const span =
+      envelope.traceparent === undefined
+        ? undefined
+        : this.p.tracing?.startDelivery(envelope, members.size);
     const event = new Outgoing(envelope);
     let delivered = 0;
     for (const member of members) {
@@ -192,7 +199,9 @@ export class RoomSync {
       if (route === 'kept' || (route === 'send' && member.write(event))) delivered++;
     }
     this.p.counters.delivered += delivered;
-    this.p.observeLatency((Date.now() - envelope.ts) / 1000);
+    const latency = (Date.now() - envelope.ts) / 1000;
+    this.p.observeLatency(latency);
+    span?.end(delivered, latency);
   }
 
   private membersOf(room: string) {

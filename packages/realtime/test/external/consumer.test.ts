@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { BUILD_FILES, unbuiltFiles, usePackedPackage } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 
@@ -75,5 +75,48 @@ describe('the packed package', () => {
     expect(existsSync(`${project}/node_modules/ws`)).toBe(true);
     expect(existsSync(`${project}/node_modules/jose`)).toBe(true);
     expect(existsSync(`${project}/node_modules/pg`)).toBe(false);
+  });
+
+  it('records no trace context when the app registered no OpenTelemetry SDK', () => {
+    const out = packed().run(
+      'no-sdk.cjs',
+      `const { createHub } = require('@bancada/realtime');
+      (async () => {
+        const hub = createHub({ authenticate: false, redis: false, logger: false });
+        const sent = await hub.publish('r', { eventType: 'x' });
+        await hub.close();
+        console.log(JSON.stringify({ traceparent: sent.traceparent ?? null }));
+      })();`,
+    );
+    expect(JSON.parse(out)).toEqual({ traceparent: null });
+  });
+
+  it('works without @opentelemetry/api (as where only its own dependencies are visible), and tracing: true says it is missing', () => {
+    // npm installs it for prom-client, where the hub finds it too; a stricter layout (pnpm)
+    // keeps it prom-client's alone, as this move does.
+    const project = packed().run('where.cjs', 'console.log(process.cwd())').trim();
+    const api = `${project}/node_modules/@opentelemetry/api`;
+    const promClients = `${project}/node_modules/prom-client/node_modules/@opentelemetry`;
+    mkdirSync(promClients, { recursive: true });
+    renameSync(api, `${promClients}/api`);
+    try {
+      const out = packed().run(
+        'no-otel.cjs',
+        `const { createHub } = require('@bancada/realtime');
+        (async () => {
+          const hub = createHub({ authenticate: false, redis: false, logger: false });
+          const sent = await hub.publish('r', { eventType: 'x' });
+          await hub.close();
+          try { createHub({ authenticate: false, redis: false, logger: false, tracing: true }); }
+          catch (error) { console.log(JSON.stringify({ room: sent.room, error: error.message })); }
+        })();`,
+      );
+      expect(JSON.parse(out)).toEqual({
+        room: 'r',
+        error: expect.stringContaining('tracing: true needs @opentelemetry/api installed'),
+      });
+    } finally {
+      renameSync(`${promClients}/api`, api);
+    }
   });
 });
