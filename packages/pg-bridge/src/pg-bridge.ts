@@ -1,5 +1,6 @@
 import { type Leadership, RedisLease, SoleLeadership, ThrottledLog } from '@bancada/internal';
 import type pg from 'pg';
+import { BridgeTracing } from './bridge-tracing.js';
 import { mapNotification } from './mapping.js';
 import { registerBridgeMetrics } from './metrics.js';
 import {
@@ -22,6 +23,7 @@ export class PgBridge {
   private readonly listener: PgListener;
   private readonly log: ThrottledLog;
   private readonly unregister: (() => void) | undefined;
+  private readonly tracing = BridgeTracing.open();
   private closing: Promise<void> | undefined;
   private readonly counters = {
     received: 0,
@@ -101,20 +103,28 @@ export class PgBridge {
       this.counters.fenced++;
       return;
     }
-    const channel = this.o.channels.get(message.channel);
-    if (channel === undefined) return; // LISTENed by someone else on this session: not ours
+    if (!this.o.channels.has(message.channel)) return; // LISTENed by someone else: not ours
+    // The hub's publish, within the notification's span, records it as the event's trace.
+    if (this.tracing) this.tracing.within(message.channel, () => this.republish(message));
+    else this.republish(message);
+  }
+
+  /** Maps a notification of one of the bridge's channels and publishes it; says what became of it. */
+  private republish(message: pg.Notification): 'published' | 'skipped' | 'malformed' | 'failed' {
+    const channel = this.o.channels.get(message.channel)!;
     const mapped = mapNotification(channel, message.payload ?? '');
     if (mapped.kind === 'skip') {
       this.counters.skipped++;
-      return;
+      return 'skipped';
     }
     if (mapped.kind === 'malformed') {
       this.malformed(message.channel, mapped.topic, mapped.reason);
-      return;
+      return 'malformed';
     }
     try {
       this.o.hub.publish(mapped.room, mapped.event);
       this.counters.published++;
+      return 'published';
     } catch (error) {
       // The hub's own refusal of a bad room or event (@bancada/realtime's RealtimeArgumentError).
       if ((error as { code?: unknown })?.code === 'BANCADA_REALTIME_INVALID_ARGUMENT') {
@@ -123,7 +133,7 @@ export class PgBridge {
           'refused',
           `the hub refused the event: ${(error as Error).message}`,
         );
-        return;
+        return 'malformed';
       }
       this.counters.failed++;
       this.log.error(
@@ -131,6 +141,7 @@ export class PgBridge {
         `pg-bridge: ${this.instanceId}: could not publish a notification of ` +
           `${message.channel}: ${(error as Error)?.message} (counted in failed)`,
       );
+      return 'failed';
     }
   }
 

@@ -5,6 +5,7 @@ import type { EventTable, Written } from './event-table.js';
 import type { GroupStream, Refused } from './group-stream.js';
 import type { LatencyWindow } from './latency-window.js';
 import { type ResolvedWorkerOptions, redact } from './options.js';
+import type { PersistTracing } from './persist-tracing.js';
 import type { WorkerCounts } from './types.js';
 import type { WorkerLog } from './worker-log.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -18,6 +19,8 @@ export interface WriterParts {
   /** Durations of recent INSERTs, for `stats()`. */
   latency: LatencyWindow;
   metrics: WorkerMetrics | undefined;
+  /** Spans of batches that hold traced events; undefined without @opentelemetry/api. */
+  tracing: PersistTracing | undefined;
   log: WorkerLog;
   /** Aborted by close(): from then on a write is tried once, never retried. */
   closing: AbortSignal;
@@ -85,11 +88,13 @@ export class BatchWriter {
 
   /** The rows written, or undefined when close() came first. */
   private async writeRows(rows: EventRow[]): Promise<Written | undefined> {
+    const span = this.p.tracing?.start(rows, this.o.stream, this.o.table);
     const result = await this.retrying(
       () => this.p.table.write(rows),
       (error) => this.writeFailed(error, rows.length),
       this.writeBackoff,
     );
+    span?.end(result?.inserted);
     if (result === undefined) return undefined;
     this.p.latency.add(result.ms);
     this.p.metrics?.observeBatch(rows.length, result.ms / 1000);

@@ -1,4 +1,9 @@
-import { parseJsonObject, restaurantRoom } from '@bancada/internal/wire';
+import {
+  parseJsonObject,
+  parseTraceparent,
+  restaurantRoom,
+  type TraceParent,
+} from '@bancada/internal/wire';
 
 /** One entry of a Redis Stream as XREADGROUP returns it: its id and its field/value list. */
 export interface StreamEntry {
@@ -19,6 +24,8 @@ export interface EventRow {
   /** Milliseconds since the epoch. */
   ts: number;
   traceId: string;
+  /** The trace the event was published in (its `traceparent`), if any: not written, linked. */
+  trace: TraceParent | undefined;
 }
 
 /** A stream's entries split into rows to write and entries that can never be written. */
@@ -66,6 +73,7 @@ function rowOf(entry: StreamEntry, field: string): EventRow | string {
     payload: JSON.stringify(v.payload ?? null),
     ts: typeof v.ts === 'number' && Number.isFinite(v.ts) ? v.ts : entryTime(entry.id),
     traceId: typeof v.traceId === 'string' && v.traceId.length > 0 ? v.traceId : id,
+    trace: parseTraceparent(v.traceparent),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   redact,
   resolveWorkerOptions,
 } from './options.js';
+import { PersistTracing } from './persist-tracing.js';
 import { isNoGroup } from './stream-replies.js';
 import type { PersistenceWorker, PersistenceWorkerStats, WorkerCounts } from './types.js';
 import { WorkerLog } from './worker-log.js';
@@ -105,6 +106,7 @@ class StreamPersister implements PersistenceWorker {
       counts,
       latency,
       metrics,
+      tracing: PersistTracing.open(),
       log,
       closing,
     });
