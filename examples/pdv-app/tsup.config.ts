@@ -8,4 +8,6 @@ export default defineConfig({
   platform: 'node',
   sourcemap: true,
   clean: true,
+  // Optional dependencies, imported only when tracing is configured: never bundled.
+  external: [/^@opentelemetry\//],
 });

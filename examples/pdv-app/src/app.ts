@@ -16,6 +16,7 @@ import { createLoginGuards } from './login-guards.js';
 import { createRegistry, orderEventsCounter } from './metrics.js';
 import { migrate } from './migrations.js';
 import { createRealtime } from './realtime.js';
+import { requestSpans } from './request-spans.js';
 import { authRoutes } from './routes/auth.js';
 import { type Health, healthRoutes, readHealth } from './routes/health.js';
 import { orderRoutes } from './routes/orders.js';
@@ -202,6 +203,7 @@ export async function createPdvApp(options: PdvAppOptions): Promise<PdvApp> {
     registry,
     isDraining: () => draining,
   };
+  if (config.otlpEndpoint !== undefined) app.use(await requestSpans(instanceId));
   app.use(healthRoutes(healthSources)); // before sessions: probes must not touch the store
   // A POST, PATCH or DELETE from a page of another site is refused before anything reads it
   // (CSRF): this site's own pages, and clients that are not browsers, pass.

@@ -22,6 +22,8 @@ export interface Config {
   fanout: FanoutMode;
   /** WebSocket + SSE connections per client IP, across instances with Redis. */
   maxConnectionsPerIp: number;
+  /** Unset: no tracing, and the OpenTelemetry SDK is never loaded. */
+  otlpEndpoint: string | undefined;
   production: boolean;
 }
 
@@ -200,6 +202,15 @@ export const ENV_SCHEMA = [
       }
       return max;
     },
+  }),
+  field({
+    key: 'otlpEndpoint',
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    description:
+      'an OpenTelemetry collector (OTLP over HTTP): traces of requests and of their events on every instance go there',
+    default: 'none: no tracing',
+    requiredInProduction: false,
+    parse: url(['http:', 'https:']),
   }),
 ] as const;
 

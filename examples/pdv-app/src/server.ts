@@ -3,6 +3,7 @@ import { createPdvApp, defaultInstanceId } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { DEMO_PASSWORD, DEMO_RESTAURANTS } from './seed.js';
+import { startTracing } from './tracing.js';
 
 /** `npm start`: reads the environment, starts the app, drains on SIGTERM/SIGINT. */
 async function main() {
@@ -28,6 +29,10 @@ async function main() {
   config.instanceId ??= defaultInstanceId(); // the same id in every log line and in /health
   // Plain lines for a person at a terminal; JSON for production and log collectors.
   const logger = createLogger(config.instanceId, !config.production && process.stdout.isTTY);
+  const tracing = config.otlpEndpoint
+    ? await startTracing(config.otlpEndpoint, config.instanceId)
+    : undefined;
+  if (config.otlpEndpoint) logger.info(`tracing: OTLP to ${config.otlpEndpoint}`);
   const pdv = await createPdvApp({ config, logger });
   const url = await pdv.listen(config.port);
   logger.info(`listening on ${url} as ${pdv.instanceId}`);
@@ -50,6 +55,7 @@ async function main() {
     }, 15_000);
     force.unref();
     await pdv.close();
+    await tracing?.shutdown(); // the last spans, sent
     logger.info('drained; bye');
     process.exit(0);
   };

@@ -27,6 +27,7 @@ describe('the configuration schema', () => {
       'INSTANCE_ID',
       'BANCADA_FANOUT',
       'PDV_MAX_CONNECTIONS_PER_IP',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
     ]);
   });
 

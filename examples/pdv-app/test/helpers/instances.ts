@@ -31,6 +31,11 @@ export interface StartOptions {
   maxConcurrentHashes?: number;
   maxQueuedHashes?: number;
   sessionsPerUser?: number;
+  /**
+   * Sets OTEL_EXPORTER_OTLP_ENDPOINT, so that the app makes its request spans. Only
+   * `npm start` starts the SDK that sends them there: a test registers its own.
+   */
+  otlpEndpoint?: string;
 }
 
 // Instances of one test must share it, or a session made on one is not valid on another.
@@ -42,6 +47,7 @@ export async function startPdv(options: StartOptions = {}): Promise<RunningPdv> 
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   if (options.redisUrl) env.REDIS_URL = options.redisUrl;
   if (options.instanceId) env.INSTANCE_ID = options.instanceId;
+  if (options.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = options.otlpEndpoint;
   if (options.maxConnectionsPerIp) {
     env.PDV_MAX_CONNECTIONS_PER_IP = String(options.maxConnectionsPerIp);
   }
