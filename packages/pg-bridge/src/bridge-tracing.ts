@@ -1,13 +1,18 @@
 import { type Otel, optionalOtel } from '@bancada/internal';
-import type { Tracer } from '@opentelemetry/api';
+import { parseTraceparent } from '@bancada/internal/wire';
+import type { Context, Tracer } from '@opentelemetry/api';
 
 const TRACER = '@bancada/pg-bridge';
 const NOTIFY_SPAN = 'bancada.pg-bridge notify';
+/** A `"traceparent": "..."` member of a JSON payload, found without parsing the whole of it. */
+const TRACEPARENT_MEMBER = /"traceparent"\s*:\s*"([^"]{1,256})"/;
 
 /**
  * OpenTelemetry for the bridge, through `@opentelemetry/api` when the app has it (an optional
  * peer dependency): each notification is handled within a span of its own, so that the hub's
  * publish records it as the event's trace context and every delivery continues that trace.
+ * A payload that carries a `traceparent` (the transaction that notified, setting it from its
+ * own trace) makes that span its child: one trace from the write to the sockets.
  */
 export class BridgeTracing {
   /** The bridge's tracing, or undefined without `@opentelemetry/api`. */
@@ -23,7 +28,7 @@ export class BridgeTracing {
   }
 
   /** Runs `handle` (which says what became of the notification) within the notification's span. */
-  within(channel: string, handle: () => string): void {
+  within(channel: string, payload: string, handle: () => string): void {
     this.tracer.startActiveSpan(
       NOTIFY_SPAN,
       {
@@ -34,7 +39,7 @@ export class BridgeTracing {
           'messaging.destination.name': channel,
         },
       },
-      this.otel.ROOT_CONTEXT,
+      this.parentOf(payload),
       (span) => {
         try {
           span.setAttribute('bancada.outcome', handle());
@@ -43,5 +48,14 @@ export class BridgeTracing {
         }
       },
     );
+  }
+
+  /** The trace a payload names (`"traceparent": "00-..."`), else none: a trace of its own. */
+  private parentOf(payload: string): Context {
+    const { ROOT_CONTEXT, trace } = this.otel;
+    const named = payload.includes('traceparent') ? TRACEPARENT_MEMBER.exec(payload) : null;
+    const parent = named === null ? undefined : parseTraceparent(named[1]);
+    if (parent === undefined) return ROOT_CONTEXT;
+    return trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: true });
   }
 }

@@ -105,8 +105,9 @@ export class PgBridge {
     }
     if (!this.o.channels.has(message.channel)) return; // LISTENed by someone else: not ours
     // The hub's publish, within the notification's span, records it as the event's trace.
-    if (this.tracing) this.tracing.within(message.channel, () => this.republish(message));
-    else this.republish(message);
+    if (this.tracing) {
+      this.tracing.within(message.channel, message.payload ?? '', () => this.republish(message));
+    } else this.republish(message);
   }
 
   /** Maps a notification of one of the bridge's channels and publishes it; says what became of it. */

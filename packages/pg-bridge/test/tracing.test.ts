@@ -66,5 +66,21 @@ describe('the NOTIFY bridge with OpenTelemetry (the real SDK)', () => {
     expect(deliver.spanContext().traceId).toBe(notify.spanContext().traceId);
     expect(deliver.parentSpanContext?.spanId).toBe(notify.spanContext().spanId);
     expect(deliver.attributes['bancada.instance_id']).toBe(two!.hub.instanceId);
+    expect(notify.parentSpanContext).toBeUndefined(); // a trace of its own
+
+    // A payload that names the trace of the transaction that notified continues it.
+    const writer = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await sql.query('SELECT pg_notify($1, $2)', [
+      'ticket_updates',
+      JSON.stringify({ ticket: 2, traceparent: writer }),
+    ]);
+    await waitFor('the second event', () => kitchen.events().length === 2, 15_000);
+    const inWriterTrace = () =>
+      finished().filter((s) => s.spanContext().traceId === '0af7651916cd43dd8448eb211c80319c');
+    await waitFor('its delivery span', () =>
+      inWriterTrace().some((s) => s.name === 'bancada.realtime deliver'),
+    );
+    const second = inWriterTrace().find((s) => s.name === 'bancada.pg-bridge notify')!;
+    expect(second.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
   });
 });
