@@ -82,5 +82,19 @@ describe('the NOTIFY bridge with OpenTelemetry (the real SDK)', () => {
     );
     const second = inWriterTrace().find((s) => s.name === 'bancada.pg-bridge notify')!;
     expect(second.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
+
+    // A malformed one is ignored: published, in a trace of its own.
+    exporter.reset();
+    await sql.query('SELECT pg_notify($1, $2)', [
+      'ticket_updates',
+      JSON.stringify({ ticket: 3, traceparent: '00-not-a-trace-01' }),
+    ]);
+    await waitFor('the third event', () => kitchen.events().length === 3, 15_000);
+    await waitFor('its notify span', () =>
+      finished().some((s) => s.name === 'bancada.pg-bridge notify'),
+    );
+    const third = finished().find((s) => s.name === 'bancada.pg-bridge notify')!;
+    expect(third.parentSpanContext).toBeUndefined();
+    expect(third.attributes['bancada.outcome']).toBe('published');
   });
 });
