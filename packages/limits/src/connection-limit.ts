@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeRedisError } from '@bancada/internal';
-import type { Redis } from 'ioredis';
+import { describeRedisError, describeTopology, topologyOf } from '@bancada/internal';
 import { clientIp, compileTrust, ipKey } from './client-ip.js';
 import { sendRejection } from './http.js';
 import { InstanceHeartbeat } from './instance-heartbeat.js';
 import { type LimitsMetrics, limitsMetrics } from './metrics.js';
 import { type ConnectionLimitOptions, resolveConnectionLimitOptions } from './options.js';
-import { openRedis, whyDown } from './redis-connection.js';
+import { type LimitsRedis, openRedis, whyDown } from './redis-connection.js';
 import { RedisLeases } from './redis-leases.js';
 import type { ConnectionGate, Lease, Logger, Rejection, RejectionReason } from './types.js';
 
@@ -29,7 +28,7 @@ export interface ConnectionLimitStats {
 export class ConnectionLimiter implements ConnectionGate {
   private readonly o: ReturnType<typeof resolveConnectionLimitOptions>;
   private readonly trust: ((addr: string, i: number) => boolean) | undefined;
-  private readonly redis: Redis | undefined;
+  private readonly redis: LimitsRedis | undefined;
   private readonly ownsRedis: boolean;
   private readonly leases: RedisLeases | undefined;
   private readonly heartbeat: InstanceHeartbeat | undefined;
@@ -85,7 +84,7 @@ export class ConnectionLimiter implements ConnectionGate {
       this.renewTimer = setInterval(() => this.renew(), Math.floor(this.o.leaseTtlMs / 3));
       this.renewTimer.unref();
       this.o.logger.info(
-        `limits: redis (per-IP limit of ${this.o.maxPerIp} shared by every instance)`,
+        `limits: ${describeTopology(topologyOf(this.o.redis))} (per-IP limit of ${this.o.maxPerIp} shared by every instance)`,
       );
     } else {
       this.ownsRedis = false;
@@ -261,7 +260,7 @@ export class ConnectionLimiter implements ConnectionGate {
 /** How long acquires wait for Redis's first connection before counting locally. */
 const STARTUP_WAIT_MS = 1000;
 
-function waitForReady(client: Redis, timeoutMs: number): Promise<void> {
+function waitForReady(client: LimitsRedis, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
     timer.unref();
