@@ -18,7 +18,9 @@ const README = `${PACKAGE}README.md`;
 const sources = { '@bancada/jobs': `${PACKAGE}src/index.ts` };
 
 async function stats(urls: string[]): Promise<JobStats[]> {
-  return Promise.all(urls.map(async (url) => (await fetch(`${url}/health/jobs`)).json()));
+  return Promise.all(
+    urls.map(async (url) => (await (await fetch(`${url}/health/jobs`)).json()) as JobStats),
+  );
 }
 
 /** Two instances of `code`: one leads and has run the job once, the other follows it. */
