@@ -205,6 +205,47 @@ describe('limits when a Redis Cluster master fails over', () => {
   });
 });
 
+describe('limits on a cluster that cannot serve', () => {
+  it('counts per instance while slots are uncovered, saying why, and shares again once they are served', async () => {
+    // No replicas: a killed master leaves its slots uncovered, and the cluster refuses every
+    // command (CLUSTERDOWN) until the master is back.
+    const cluster = await startCluster({ replicas: 0 });
+    cleanups.push(() => cluster.stop());
+    const logger = recordingLogger();
+    const prefix = keyPrefix('limits-uncovered');
+    const limiter = gate({ redis: cluster.url, prefix, maxPerIp: 1, logger });
+    expect(isRejection(await limiter.acquire(fakeRequest('198.51.100.80')))).toBe(false);
+    const master = (await cluster.masters())[0]!;
+    await master.server.kill();
+    await waitFor(
+      'the limiter to count per instance',
+      async () => {
+        await limiter.acquire(fakeRequest('198.51.100.81'));
+        return limiter.stats().degraded;
+      },
+      15_000,
+    );
+    // In ioredis's words, what it met last: "Too many Cluster redirections. Last error:
+    // ReplyError: CLUSTERDOWN The cluster is down", "…: Connection is closed." or "…: Command
+    // timed out", as the lost master's connection goes.
+    expect(logger.lines.join('\n')).toMatch(/redis unavailable \(.+\); counting per instance/);
+
+    expect(isRejection(await limiter.acquire(fakeRequest('198.51.100.82')))).toBe(false);
+    expect(await limiter.acquire(fakeRequest('198.51.100.82'))).toMatchObject({ status: 429 });
+
+    await master.server.restart();
+    await waitFor(
+      'the limiter to share again',
+      async () => {
+        await limiter.acquire(fakeRequest('198.51.100.83'));
+        return !limiter.stats().degraded;
+      },
+      20_000,
+    );
+    expect(logger.lines.some((l) => l.includes('redis is back'))).toBe(true);
+  });
+});
+
 describe('limits on a cluster that cannot be reached', () => {
   it('counts per instance and says why, rather than hang', async () => {
     const logger = recordingLogger();
