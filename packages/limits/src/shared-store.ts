@@ -1,4 +1,4 @@
-import { checkRedisSource, type RedisSource as InternalSource } from '@bancada/internal';
+import { atMost, checkRedisSource, type RedisSource as InternalSource } from '@bancada/internal';
 import { RedisStore } from 'rate-limit-redis';
 import { clusterCommands } from './cluster-commands.js';
 import { LimitsOptionError } from './errors.js';
@@ -81,9 +81,15 @@ const CLUSTER_COMMAND_MS = 1000;
 
 // Every limiter on the same URL shares one connection (an app often has several).
 const connections = new Map<string, LimitsRedis>();
+// Connections opened from options (ioredis options, `{ cluster }`): one per limiter.
+const unshared = new Set<LimitsRedis>();
 
 function sharedConnection(source: InternalSource): LimitsRedis {
-  if (typeof source !== 'string') return openRedis(source, { queueWhileConnecting: true }).client;
+  if (typeof source !== 'string') {
+    const { client, owned } = openRedis(source, { queueWhileConnecting: true });
+    if (owned) unshared.add(client);
+    return client;
+  }
   let client = connections.get(source);
   if (client === undefined) {
     client = openRedis(source, { queueWhileConnecting: true }).client;
@@ -93,11 +99,15 @@ function sharedConnection(source: InternalSource): LimitsRedis {
 }
 
 /**
- * Closes the Redis connections that `rateLimit()` and `attemptLimit()` opened from URLs, so
- * the process can exit after a graceful shutdown. A client you passed in is yours to close.
+ * Closes the Redis connections that `rateLimit()` and `attemptLimit()` opened (from URLs or
+ * options), so the process can exit after a graceful shutdown. A client you passed in is yours
+ * to close.
  */
 export async function closeRateLimits(): Promise<void> {
-  const open = [...connections.values()];
+  const open = [...connections.values(), ...unshared];
   connections.clear();
-  await Promise.all(open.map((client) => client.quit().catch(() => client.disconnect())));
+  unshared.clear();
+  await Promise.all(
+    open.map((client) => atMost(client.quit(), 1000).finally(() => client.disconnect())),
+  );
 }
