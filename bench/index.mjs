@@ -2,6 +2,7 @@
 const suites = {
   cache: () => import('./cache/run.mjs'),
   limits: () => import('./limits/run.mjs'),
+  'limits-failover': () => import('./limits/failover.mjs'),
   session: () => import('./session/run.mjs'),
   realtime: () => import('./realtime/run.mjs'),
   tracing: () => import('./tracing/run.mjs'),

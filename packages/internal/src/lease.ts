@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import {
   closeOwnConnection,
   describeRedisError,
-  openOwnConnection,
+  openOwnClient,
   type RedisSource,
 } from './redis-connection.js';
 import { ThrottledLog } from './throttled-log.js';
@@ -70,7 +70,7 @@ return 0`;
  */
 export class RedisLease implements Leadership {
   readonly mode = 'lease' as const;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly intervalMs: number;
   private readonly marginMs: number;
   private readonly log: ThrottledLog;
@@ -92,7 +92,9 @@ export class RedisLease implements Leadership {
     // Besides failing fast while Redis is away, a command that has not answered by the next
     // tick is given up: a lease command is never answered late (a late renewal would be
     // worse than none).
-    this.redis = openOwnConnection(o.source, {
+    // One key, so one slot: the same commands on a Cluster (on the key's master) and through
+    // Sentinel (on the master of the moment).
+    this.redis = openOwnClient(o.source, {
       name: 'bancada-lease',
       extra: { commandTimeout: this.intervalMs },
     });

@@ -1,3 +1,4 @@
+import { describeTopology, topologyOf } from '@bancada/internal';
 import { Job } from './job.js';
 import { type EveryOnceOptions, type JobFn, resolveJobOptions } from './options.js';
 import { jobKeys } from './run-claim.js';
@@ -29,7 +30,8 @@ export function everyOnce(
       ? `jobs: ${o.name}: every ${o.everyMs} ms on this instance only (no Redis: ` +
           'every instance that starts this job runs it)'
       : `jobs: ${o.name}: every ${o.everyMs} ms, once across instances ` +
-          `(lease ${jobKeys(o.prefix, o.name).leader}), this is ${o.instanceId}`,
+          `(lease ${jobKeys(o.prefix, o.name).leader} on ${describeTopology(topologyOf(o.redis))}), ` +
+          `this is ${o.instanceId}`,
   );
   return job;
 }

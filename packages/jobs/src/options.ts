@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { checkRedisSource, type Logger, resolveLogger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import { checkRedisSource, type Logger, type RedisSource, resolveLogger } from '@bancada/internal';
 import type { Registry } from 'prom-client';
 import { JobsOptionError } from './errors.js';
 
@@ -15,12 +14,14 @@ export type JobFn = (signal: AbortSignal) => unknown;
 /** Options of `everyOnce()`. */
 export interface EveryOnceOptions {
   /**
-   * Where the instances agree on who runs the job: a `redis://` URL, an ioredis client (a
-   * template only: the job opens and closes its own connections) or ioredis options.
+   * Where the instances agree on who runs the job: a `redis://` URL, a Redis Cluster
+   * (`redis-cluster://host:port,…`, `{ cluster: seeds }`) or a Sentinel set-up
+   * (`redis-sentinel://host:port,…/mymaster`, ioredis options with `sentinels` and `name`), or
+   * an ioredis client or Cluster (a template only: the job opens and closes its own connections).
    * `false`, or no Redis at all: this instance runs the job on its own (logged at start).
    * @default process.env.REDIS_URL, else this instance only
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource | false;
   /**
    * Put before the job's keys, `<prefix>{jobs:<name>}:leader` and `<prefix>{jobs:<name>}:last`.
    * Jobs of one name share a schedule among the instances that share the prefix and Redis.
@@ -50,7 +51,7 @@ export interface ResolvedJobOptions {
   name: string;
   everyMs: number;
   fn: JobFn;
-  redis: string | Redis | RedisOptions | undefined;
+  redis: RedisSource | undefined;
   prefix: string;
   leaseMs: number;
   instanceId: string;

@@ -1,5 +1,5 @@
-import { closeOwnConnection, openOwnConnection, type RedisSource } from '@bancada/internal';
-import type { Redis } from 'ioredis';
+import { closeOwnConnection, openOwnClient, type RedisSource } from '@bancada/internal';
+import type { Cluster, Redis } from 'ioredis';
 import { NOT_HOLDER, type RunClaim } from './run-claim.js';
 
 /**
@@ -34,10 +34,11 @@ export interface RedisRunClaimOptions {
  * of the period instead of running it again.
  */
 export class RedisRunClaim implements RunClaim {
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
 
   constructor(private readonly o: RedisRunClaimOptions) {
-    this.redis = openOwnConnection(o.source, {
+    // Both keys carry the job's hash tag: one slot, so the script runs on a Cluster too.
+    this.redis = openOwnClient(o.source, {
       name: 'bancada-jobs',
       extra: { commandTimeout: o.commandTimeoutMs },
     });

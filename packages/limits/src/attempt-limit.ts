@@ -20,8 +20,10 @@ export interface AttemptLimitOptions {
    */
   limit?: number;
   /**
-   * Shares the counts between instances: a `redis://` URL, an ioredis client or options.
-   * `false`: count per instance, in memory.
+   * Shares the counts between instances: a `redis://` URL, a Redis Cluster
+   * (`redis-cluster://host:port,…`, `{ cluster: seeds }`), a Sentinel set-up
+   * (`redis-sentinel://host:port,…/mymaster`), an ioredis client or Cluster (used as is, never
+   * closed) or ioredis options. `false`: count per instance, in memory.
    * @default process.env.REDIS_URL, else per instance
    */
   redis?: RedisSource;

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeRedisError } from '@bancada/internal';
-import type { Redis } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { describeRedisError, describeTopology, topologyOf } from '@bancada/internal';
 import { clientIp, compileTrust, ipKey } from './client-ip.js';
 import { sendRejection } from './http.js';
 import { InstanceHeartbeat } from './instance-heartbeat.js';
 import { type LimitsMetrics, limitsMetrics } from './metrics.js';
 import { type ConnectionLimitOptions, resolveConnectionLimitOptions } from './options.js';
-import { openRedis, whyDown } from './redis-connection.js';
+import { isCluster, type LimitsRedis, openRedis, whyDown } from './redis-connection.js';
 import { RedisLeases } from './redis-leases.js';
 import type { ConnectionGate, Lease, Logger, Rejection, RejectionReason } from './types.js';
 
@@ -29,7 +29,7 @@ export interface ConnectionLimitStats {
 export class ConnectionLimiter implements ConnectionGate {
   private readonly o: ReturnType<typeof resolveConnectionLimitOptions>;
   private readonly trust: ((addr: string, i: number) => boolean) | undefined;
-  private readonly redis: Redis | undefined;
+  private readonly redis: LimitsRedis | undefined;
   private readonly ownsRedis: boolean;
   private readonly leases: RedisLeases | undefined;
   private readonly heartbeat: InstanceHeartbeat | undefined;
@@ -43,6 +43,8 @@ export class ConnectionLimiter implements ConnectionGate {
   private nextLease = 0;
   private active = 0;
   private degraded = false;
+  /** performance.now() of the last acquire that tried a Cluster while degraded. */
+  private lastProbe = 0;
   private closed = false;
   // Until Redis has answered once, an acquire waits (briefly) for it rather than falling back.
   private firstConnection: Promise<void> | undefined;
@@ -85,7 +87,7 @@ export class ConnectionLimiter implements ConnectionGate {
       this.renewTimer = setInterval(() => this.renew(), Math.floor(this.o.leaseTtlMs / 3));
       this.renewTimer.unref();
       this.o.logger.info(
-        `limits: redis (per-IP limit of ${this.o.maxPerIp} shared by every instance)`,
+        `limits: ${describeTopology(topologyOf(this.o.redis))} (per-IP limit of ${this.o.maxPerIp} shared by every instance)`,
       );
     } else {
       this.ownsRedis = false;
@@ -181,7 +183,7 @@ export class ConnectionLimiter implements ConnectionGate {
       await this.firstConnection;
       this.firstConnection = undefined;
     }
-    if (this.redis.status !== 'ready') {
+    if (this.redis.status !== 'ready' || this.skipsRedis()) {
       this.setDegraded(true, whyDown(this.redis));
       return this.o.onRedisError === 'open' ? true : undefined;
     }
@@ -193,6 +195,19 @@ export class ConnectionLimiter implements ConnectionGate {
       this.setDegraded(true, describeRedisError(error));
       return this.o.onRedisError === 'open' ? true : undefined;
     }
+  }
+
+  /**
+   * A Cluster stays 'ready' while one of its masters fails over, and each command for that
+   * master waits for its timeout: while degraded there, one acquire a second tries Redis and
+   * the others count here at once, as they do while a single Redis is disconnected.
+   */
+  private skipsRedis(): boolean {
+    if (!this.degraded || !isCluster(this.redis!)) return false;
+    const now = performance.now();
+    if (now - this.lastProbe < CLUSTER_PROBE_MS) return true;
+    this.lastProbe = now;
+    return false;
   }
 
   private acquireLocal(client: string): boolean {
@@ -244,6 +259,7 @@ export class ConnectionLimiter implements ConnectionGate {
   private setDegraded(degraded: boolean, why?: string): void {
     if (degraded === this.degraded || this.closed) return;
     this.degraded = degraded;
+    if (degraded) this.lastProbe = performance.now();
     const logger: Logger = this.o.logger;
     if (degraded) {
       const fallback = {
@@ -258,10 +274,13 @@ export class ConnectionLimiter implements ConnectionGate {
   }
 }
 
+/** While degraded on a Cluster, how often an acquire tries Redis again. */
+const CLUSTER_PROBE_MS = 1000;
+
 /** How long acquires wait for Redis's first connection before counting locally. */
 const STARTUP_WAIT_MS = 1000;
 
-function waitForReady(client: Redis, timeoutMs: number): Promise<void> {
+function waitForReady(client: LimitsRedis, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
     timer.unref();

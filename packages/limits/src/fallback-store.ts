@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describeRedisError } from '@bancada/internal';
 import {
   type ClientRateLimitInfo,
@@ -38,23 +39,38 @@ export class FallbackStore implements Store {
   private options: Options | undefined;
   /** The shared store's init run again after a failure (its scripts may never have loaded). */
   private reloading: Promise<void> | undefined;
+  /** performance.now() of the last call sent to Redis while failing. */
+  private lastProbe = 0;
 
   /**
    * `connected`: false while Redis is known to be away, so that calls skip a Redis that
-   * cannot answer instead of each waiting for its timeout.
+   * cannot answer instead of each waiting for its timeout. `probeEveryMs`, for a connection
+   * that stays up while a part of Redis is away (a Cluster whose master fails over): while
+   * failing, one call in this time tries Redis, the others count here at once.
    */
   constructor(
     private readonly shared: Store,
     private readonly mode: OnRedisError,
     private readonly onChange: StoreStateListener,
     private readonly connected: () => boolean = () => true,
+    private readonly probeEveryMs?: number,
   ) {
     this.prefix = shared.prefix;
   }
 
   /** True while Redis is away and `onRedisError` decides. */
   get degraded(): boolean {
-    return this.failing && !this.connected();
+    return this.failing && (this.probeEveryMs !== undefined || !this.connected());
+  }
+
+  /** While failing: true when this call should not try Redis. */
+  private skipsRedis(): boolean {
+    if (!this.connected()) return true;
+    if (this.probeEveryMs === undefined) return false;
+    const now = performance.now();
+    if (now - this.lastProbe < this.probeEveryMs) return true;
+    this.lastProbe = now;
+    return false;
   }
 
   init(options: Options): void {
@@ -105,7 +121,7 @@ export class FallbackStore implements Store {
     local: () => Promise<T>,
     whenOpen: T,
   ): Promise<T> {
-    if (this.failing && !this.connected()) return this.fallBack(local, whenOpen, undefined);
+    if (this.failing && this.skipsRedis()) return this.fallBack(local, whenOpen, undefined);
     try {
       if (this.failing) await this.reinitialize();
       const result = await shared();
@@ -117,6 +133,7 @@ export class FallbackStore implements Store {
     } catch (error) {
       if (!this.failing) {
         this.failing = true;
+        this.lastProbe = performance.now();
         this.onChange(true, describeRedisError(error));
       }
       return this.fallBack(local, whenOpen, error);

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { LimitsRedis } from './redis-connection.js';
 import type { Logger } from './types.js';
 
 /**
@@ -25,7 +25,7 @@ export class InstanceHeartbeat {
   private readonly reading = new Map<string, Promise<number>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: LimitsRedis,
     private readonly prefix: string,
     readonly tag: string,
     private readonly ttlMs: number,

@@ -1,5 +1,4 @@
-import { resolveLogger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import { checkRedisSource, type RedisSource, resolveLogger } from '@bancada/internal';
 import type { Registry } from 'prom-client';
 import type { TrustProxy } from './client-ip.js';
 import { LimitsOptionError } from './errors.js';
@@ -21,11 +20,14 @@ export interface ConnectionLimitOptions {
    */
   maxTotal?: number;
   /**
-   * Shares the per-IP count between instances: a `redis://` URL, an ioredis client (used
-   * as is, never closed by the limiter) or ioredis options. `false`: count per instance.
+   * Shares the per-IP count between instances: a `redis://` URL, a Redis Cluster
+   * (`redis-cluster://host:port,…`, `{ cluster: seeds }`), a Sentinel set-up
+   * (`redis-sentinel://host:port,…/mymaster`, ioredis options with `sentinels` and `name`),
+   * an ioredis client or Cluster (used as is, never closed by the limiter) or ioredis options.
+   * `false`: count per instance.
    * @default process.env.REDIS_URL, else per instance
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource | false;
   /**
    * How soon the slots of an instance that stopped (crashed, was killed, or lost Redis) stop
    * counting. Each instance keeps a heartbeat key in Redis with this ttl, set again every
@@ -128,11 +130,7 @@ export function resolveConnectionLimitOptions(options: ConnectionLimitOptions, e
   ) {
     throw new LimitsOptionError(`ipv6Subnet must be from 8 to 128, or false, got ${o.ipv6Subnet}`);
   }
-  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw new LimitsOptionError(
-      `redis URL must start with redis:// or rediss://, got "${o.redis}"`,
-    );
-  }
+  checkRedisSource(o.redis, (message) => new LimitsOptionError(message), { orFalse: true });
   if (typeof o.prefix !== 'string' || o.prefix.length === 0) {
     throw new LimitsOptionError('prefix must be a non-empty string');
   }

@@ -19,8 +19,10 @@ export { closeRateLimits } from './shared-store.js';
 /** Options of `rateLimit()`: express-rate-limit's, plus where to share the counts. */
 export interface RateLimitOptions extends Omit<Partial<Options>, 'logger'> {
   /**
-   * Shares the counts between instances: a `redis://` URL, an ioredis client or options.
-   * `false`: count per instance, in memory.
+   * Shares the counts between instances: a `redis://` URL, a Redis Cluster
+   * (`redis-cluster://host:port,…`, `{ cluster: seeds }`), a Sentinel set-up
+   * (`redis-sentinel://host:port,…/mymaster`), an ioredis client or Cluster (used as is, never
+   * closed) or ioredis options. `false`: count per instance, in memory.
    * @default process.env.REDIS_URL, else per instance
    */
   redis?: RedisSource;

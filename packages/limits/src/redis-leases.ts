@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { InstanceHeartbeat } from './instance-heartbeat.js';
+import { isCluster, type LimitsRedis } from './redis-connection.js';
 
+// Each script touches one key, a client's, so it runs on a Redis Cluster as it is (on the
+// node of that key's slot); instances are read apart (see InstanceHeartbeat).
 // Each client key is a sorted set of lease ids (`<instance tag>:<n>`) scored by their expiry,
 // on Redis's clock (TIME), so instances with skewed clocks agree. Expired leases are swept
 // before every count, and so are those of the instances named dead in ARGV[4..]. A full
@@ -44,7 +47,7 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return #ARGV - 1
 `;
 
-type LeaseRedis = Redis & {
+type LeaseRedis = LimitsRedis & {
   bancadaAcquire(
     key: string,
     max: number,
@@ -63,7 +66,7 @@ export class RedisLeases {
   private readonly redis: LeaseRedis;
 
   constructor(
-    redis: Redis,
+    redis: LimitsRedis,
     private readonly prefix: string,
     private readonly ttlMs: number,
     private readonly heartbeat: InstanceHeartbeat,
@@ -91,9 +94,20 @@ export class RedisLeases {
     await this.redis.zrem(this.prefix + client, id);
   }
 
-  /** Extends every lease this instance holds, grouped by client, in one pipeline. */
+  /**
+   * Extends every lease this instance holds, grouped by client: in one pipeline on one node;
+   * on a Cluster, whose pipelines may not span nodes, one script per client, all at once.
+   */
   async renew(held: Map<string, Set<string>>): Promise<void> {
     if (held.size === 0) return;
+    if (isCluster(this.redis)) {
+      await Promise.all(
+        [...held].map(([client, ids]) =>
+          this.redis.bancadaRenew(this.prefix + client, this.ttlMs, ...ids),
+        ),
+      );
+      return;
+    }
     const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & {
       bancadaRenew(key: string, ttlMs: number, ...ids: string[]): unknown;
     };

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { checkRedisSource, type Logger, resolveLogger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import { checkRedisSource, type Logger, type RedisSource, resolveLogger } from '@bancada/internal';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { PgBridgeOptionError } from './errors.js';
@@ -68,12 +67,14 @@ export interface PgBridgeOptions {
    */
   client?: pg.ClientConfig | pg.Pool;
   /**
-   * The Redis of the leader lease: a `redis://` URL, an ioredis client (a template only: the
-   * bridge opens and closes its own connection) or ioredis options. `false`, or no Redis at
+   * The Redis of the leader lease: a `redis://` URL, a Redis Cluster
+   * (`redis-cluster://host:port,…`, `{ cluster: seeds }`) or a Sentinel set-up
+   * (`redis-sentinel://host:port,…/mymaster`, ioredis options with `sentinels` and `name`), or
+   * an ioredis client or Cluster (a template only: the bridge opens and closes its own connection). `false`, or no Redis at
    * all: this instance is the only listener (logged as single instance).
    * @default process.env.REDIS_URL, else single instance
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource | false;
   /**
    * How long a leader's lease lasts without renewal (renewed every third of it). A leader
    * that dies is replaced within about this time; notifications in between are lost.
@@ -115,7 +116,7 @@ export interface ResolvedPgBridgeOptions {
   hub: BridgeTarget;
   channels: Map<string, ResolvedChannel>;
   client: pg.ClientConfig;
-  redis: string | Redis | RedisOptions | undefined;
+  redis: RedisSource | undefined;
   leaseMs: number;
   prefix: string;
   instanceId: string;

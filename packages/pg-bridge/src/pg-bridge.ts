@@ -1,4 +1,11 @@
-import { type Leadership, RedisLease, SoleLeadership, ThrottledLog } from '@bancada/internal';
+import {
+  describeTopology,
+  type Leadership,
+  RedisLease,
+  SoleLeadership,
+  ThrottledLog,
+  topologyOf,
+} from '@bancada/internal';
 import type pg from 'pg';
 import { BridgeTracing } from './bridge-tracing.js';
 import { mapNotification } from './mapping.js';
@@ -184,7 +191,8 @@ export function createPgBridge(options: PgBridgeOptions): PgBridge {
       ? `pg-bridge: on ${channels}: single instance (no Redis for a leader lease: ` +
           'every instance with a bridge would publish each notification once more)'
       : `pg-bridge: on ${channels}: leader lease ${o.prefix}pg-bridge:leader ` +
-          `(one listener among instances), this is ${o.instanceId}`,
+          `on ${describeTopology(topologyOf(o.redis))} (one listener among instances), ` +
+          `this is ${o.instanceId}`,
   );
   return bridge;
 }
