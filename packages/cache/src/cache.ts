@@ -4,7 +4,7 @@ import { type Flight, Flights } from './flights.js';
 import { globToRegExp } from './glob.js';
 import { LocalTier } from './local-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
-import { type RemoteTier, trustsLocal } from './remote-tier.js';
+import { type RemoteTier, type Untrusted, trustsLocal } from './remote-tier.js';
 import { decode, encode } from './serialize.js';
 import { SingleFlight } from './single-flight.js';
 import type { Cache, CacheMode, CacheStats } from './types.js';
@@ -185,10 +185,15 @@ export class TwoTierCache implements Cache {
   }
 
   /** Drops local copies that can no longer be trusted (null: all), and what is on its way. */
-  private forget(keys: string[] | null): void {
+  private forget(keys: Untrusted): void {
     if (keys === null) {
       this.l1?.clear();
       this.flights.abandonAll();
+      return;
+    }
+    if (typeof keys === 'function') {
+      this.l1?.deleteWhere(keys);
+      this.flights.abandonWhere(keys);
       return;
     }
     for (const key of keys) {
@@ -204,15 +209,22 @@ export class TwoTierCache implements Cache {
     return removed;
   }
 
-  /** Whether the local tier may answer now: always alone, in front of Redis as its health says. */
-  private localTrusted(): boolean {
-    return this.tier === undefined || trustsLocal(this.tier.health);
+  /**
+   * Whether the local tier may answer for `key` now: always alone, in front of Redis as its
+   * health says and, while coherent, as far as invalidations of the key reach us.
+   */
+  private localTrusted(key: string): boolean {
+    const tier = this.tier;
+    if (tier === undefined) return true;
+    const health = tier.health;
+    if (health === 'coherent') return tier.trusts === undefined || tier.trusts(key);
+    return trustsLocal(health);
   }
 
   /** The local answer, when the local tier may answer at all. */
   private readLocal(key: string): unknown {
     const l1 = this.l1;
-    if (l1 === undefined || !this.localTrusted()) return undefined;
+    if (l1 === undefined || !this.localTrusted(key)) return undefined;
     const value = l1.get(key);
     if (value !== undefined) this.counters.hits++;
     return value;
@@ -255,7 +267,7 @@ export class TwoTierCache implements Cache {
       return undefined;
     }
     this.counters.l2Hits++;
-    if (!flight.stale && trustsLocal(tier.health)) this.l1?.keep(key, value);
+    if (!flight.stale && this.localTrusted(key)) this.l1?.keep(key, value);
     return value;
   }
 
@@ -284,7 +296,7 @@ export class TwoTierCache implements Cache {
   private writeLocal(key: string, value: unknown, ttlMs: number, alone: boolean): void {
     const l1 = this.l1;
     if (l1 === undefined) return;
-    if (!this.localTrusted()) l1.delete(key);
+    if (!this.localTrusted(key)) l1.delete(key);
     else l1.store(key, value, ttlMs, alone);
   }
 

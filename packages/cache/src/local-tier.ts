@@ -51,9 +51,14 @@ export class LocalTier {
 
   /** Removes the keys matching `matches`; returns how many there were. */
   deleteMatching(matches: RegExp): number {
+    return this.deleteWhere((key) => matches.test(key));
+  }
+
+  /** Removes the keys `test` picks; returns how many there were. */
+  deleteWhere(test: (key: string) => boolean): number {
     let removed = 0;
     for (const key of [...this.lru.keys()]) {
-      if (matches.test(key) && this.lru.delete(key)) removed++;
+      if (test(key) && this.lru.delete(key)) removed++;
     }
     return removed;
   }

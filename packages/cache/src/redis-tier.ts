@@ -3,9 +3,10 @@ import {
   closeOwnConnection,
   describeRedisError,
   type Logger,
+  type RedisSource,
   ThrottledLog,
 } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { unlinkKeys, unlinkMatching } from './key-space.js';
 import { LoadLock, type LoadLockOptions } from './load-lock.js';
 import { OutageJournal } from './outage-journal.js';
@@ -19,7 +20,7 @@ import { WriteBatching } from './write-batching.js';
 const JOURNAL_MAX_ENTRIES = 10_000;
 
 export interface RedisTierOptions {
-  source: string | Redis | RedisOptions;
+  source: RedisSource;
   /** The cache's prefix option; the key prefix of a caller's client goes in front of it. */
   prefix: string;
   timeoutMs: number;

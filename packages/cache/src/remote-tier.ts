@@ -13,8 +13,13 @@ export function trustsLocal(health: TierHealth): boolean {
   return health === 'coherent' || health === 'degraded';
 }
 
-/** Keys whose local copies can no longer be trusted; null means every key. */
-export type UntrustedListener = (keys: string[] | null) => void;
+/**
+ * Keys whose local copies can no longer be trusted: a list, null for every key, or a test
+ * (on a Redis Cluster: the keys of one node).
+ */
+export type Untrusted = string[] | null | ((key: string) => boolean);
+
+export type UntrustedListener = (keys: Untrusted) => void;
 
 /**
  * The shared tier as the cache sees it: stored text by key, and a health signal. The tier
@@ -26,6 +31,11 @@ export type UntrustedListener = (keys: string[] | null) => void;
 export interface RemoteTier {
   /** Read on every call, so it is a field, not a computation. */
   readonly health: TierHealth;
+  /**
+   * While `coherent`, whether invalidations of this key reach us (on a Redis Cluster, each
+   * node's do separately). Absent: every key's do.
+   */
+  trusts?(key: string): boolean;
   /** Commands of the methods below that Redis failed (the cache reports them as errors). */
   readonly failures: number;
   /** Resolves once the first connection attempt has settled, waiting at most the timeout. */

@@ -1,0 +1,147 @@
+import { keyPrefix, type PrivateCluster, recordingLogger, startCluster } from '@bancada/testkit';
+import { Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Cache, type CacheOptions, createCache } from '../src/index.js';
+import { keySlot } from '../src/key-slot.js';
+import { waitFor } from './helpers/fixtures.js';
+
+let cluster: PrivateCluster;
+let raw: Cluster;
+const opened: Cache[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  raw = new Cluster(cluster.seeds);
+}, 90_000);
+afterAll(async () => {
+  raw?.disconnect();
+  await cluster?.stop();
+});
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((cache) => cache.close()));
+});
+
+function open(options: CacheOptions): Cache {
+  const cache = createCache({ redis: cluster.url, logger: false, ...options });
+  opened.push(cache);
+  return cache;
+}
+
+/** Two instances of one app on the cluster, connected (a busy machine may take a while). */
+async function twoInstances(options: CacheOptions = {}) {
+  const prefix = keyPrefix('cluster');
+  const a = open({ prefix, ...options });
+  const b = open({ prefix, ...options });
+  for (const cache of [a, b]) {
+    await waitFor('the cache to reach the cluster', async () => {
+      await cache.get('nothing');
+      return !cache.getStats().degraded;
+    });
+  }
+  return { prefix, a, b };
+}
+
+/** One key (without prefix) per master of the cluster. */
+async function keyOnEveryMaster(prefix: string): Promise<string[]> {
+  const masters = await cluster.masters();
+  const found = new Map<number, string>();
+  for (let i = 0; found.size < masters.length; i++) {
+    const master = await cluster.masterOf(`${prefix}item-${i}`);
+    if (!found.has(master.port)) found.set(master.port, `item-${i}`);
+  }
+  return [...found.values()];
+}
+
+/** Reads until the key sits in the instance's local tier (a local hit is counted). */
+async function warm(cache: Cache, key: string): Promise<void> {
+  await waitFor(`${key} to be held locally`, async () => {
+    const before = cache.getStats().l1.hits;
+    await cache.get(key);
+    return cache.getStats().l1.hits > before;
+  });
+}
+
+describe('on a Redis Cluster', () => {
+  it('says at start that it runs on a cluster of 3 masters', async () => {
+    const logger = recordingLogger();
+    const cache = open({ prefix: keyPrefix('cluster'), logger });
+    await cache.set('x', 1);
+    await waitFor('the start line', async () => logger.lines.length > 0);
+    expect(logger.lines).toEqual(['info cache: redis cluster, 3 masters (distributed)']);
+  });
+
+  it('a set on one instance replaces what the other holds locally, on every master', async () => {
+    const { prefix, a, b } = await twoInstances();
+    const keys = await keyOnEveryMaster(prefix);
+    for (const key of keys) await a.set(key, { version: 1 });
+    for (const key of keys) await warm(b, key);
+    for (const key of keys) await a.set(key, { version: 2 });
+    for (const key of keys) {
+      await waitFor(`b to see ${key} change`, async () => (await b.get(key))?.version === 2);
+    }
+    // A write from outside Bancada is heard too.
+    await raw.set(prefix + keys[0], JSON.stringify({ version: 3 }));
+    await waitFor('b to see the outside write', async () => (await b.get(keys[0]!))?.version === 3);
+  });
+
+  it('a delete on one instance removes the key from the other, on every master', async () => {
+    const { prefix, a, b } = await twoInstances();
+    const keys = await keyOnEveryMaster(prefix);
+    for (const key of keys) await a.set(key, 'here');
+    for (const key of keys) await warm(b, key);
+    for (const key of keys) expect(await a.delete(key)).toBe(true);
+    for (const key of keys) {
+      await waitFor(`b to lose ${key}`, async () => (await b.get(key)) === undefined);
+    }
+  });
+
+  it('deletePattern and clear walk every master', async () => {
+    const { prefix, a, b } = await twoInstances();
+    const keys = await keyOnEveryMaster(prefix);
+    for (const key of keys) {
+      await a.set(`menu:${key}`, 1);
+      await a.set(`stock:${key}`, 1);
+    }
+    for (const key of keys) await warm(b, `menu:${key}`);
+
+    expect(await a.deletePattern('menu:*')).toBe(keys.length);
+    for (const key of keys) {
+      await waitFor(`b to lose menu:${key}`, async () => (await b.get(`menu:${key}`)) === undefined);
+      expect(await b.get(`stock:${key}`)).toBe(1);
+    }
+
+    await b.clear();
+    for (const key of keys) {
+      await waitFor(`a to lose stock:${key}`, async () => (await a.get(`stock:${key}`)) === undefined);
+    }
+    const left = await Promise.all(
+      raw.nodes('master').map((node) => node.keys(`${prefix.replace(/[*?[\]]/g, '\\$&')}*`)),
+    );
+    expect(left.flat()).toEqual([]);
+  });
+
+  it('runs one getOrSet loader for a key across instances (lock)', async () => {
+    const { a, b } = await twoInstances({ lock: true });
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { loaded: true };
+    };
+    const values = await Promise.all([
+      a.getOrSet('report', loader),
+      b.getOrSet('report', loader),
+      a.getOrSet('report', loader),
+      b.getOrSet('report', loader),
+    ]);
+    expect(values).toEqual(Array(4).fill({ loaded: true }));
+    expect(loads).toBe(1);
+  });
+
+  it('knows the slot of a key as the cluster does', async () => {
+    const keys = ['menu', '{restaurant:7}:menu', 'a{}b', '{', 'plato-ñandú', `${'x'.repeat(300)}`];
+    for (const key of keys) {
+      expect(keySlot(key), key).toBe(Number(await raw.call('CLUSTER', 'KEYSLOT', key)));
+    }
+  });
+});
