@@ -4,7 +4,7 @@ import { type Flight, Flights } from './flights.js';
 import { globToRegExp } from './glob.js';
 import { LocalTier } from './local-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
-import { type RemoteTier, type Untrusted, trustsLocal } from './remote-tier.js';
+import { outOfReach, type RemoteTier, trustsLocal, type Untrusted } from './remote-tier.js';
 import { decode, encode } from './serialize.js';
 import { SingleFlight } from './single-flight.js';
 import type { Cache, CacheMode, CacheStats } from './types.js';
@@ -159,7 +159,7 @@ export class TwoTierCache implements Cache {
     const l1 = this.l1;
     return {
       mode: this.mode,
-      degraded: this.tier?.health === 'degraded',
+      degraded: this.tier !== undefined && outOfReach(this.tier.health),
       hits: c.hits,
       misses: c.misses,
       hitRate: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
@@ -235,7 +235,7 @@ export class TwoTierCache implements Cache {
     const tier = this.tier;
     if (tier === undefined) return undefined;
     const health = tier.health;
-    if (health === 'degraded') return undefined;
+    if (outOfReach(health)) return undefined;
     if (health === 'starting') {
       return tier
         .settled()

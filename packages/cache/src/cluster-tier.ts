@@ -46,7 +46,7 @@ export class ClusterTier implements RemoteTier {
   private announced = false;
   private closed = false;
 
-  constructor(private readonly options: RedisTierOptions) {
+  constructor(private readonly options: Omit<RedisTierOptions, 'keepLocalWhenLost'>) {
     this.fullPrefix = clientKeyPrefix(options.source) + options.prefix;
     this.errorLog = new ThrottledLog(options.logger);
     this.cluster = openClusterConnection(options.source, options.timeoutMs);

@@ -33,7 +33,11 @@ export function createCache(options?: CacheOptions): Cache {
     // It says so itself once it knows how many masters there are.
     tier = new ClusterTier({ source: o.redis, ...tierOptions });
   } else {
-    tier = new RedisTier({ source: o.redis, ...tierOptions });
+    tier = new RedisTier({
+      source: o.redis,
+      ...tierOptions,
+      keepLocalWhenLost: topology.kind === 'single',
+    });
     o.logger.info(`cache: ${describeTopology(topology)} (distributed)`);
   }
   const cache = new TwoTierCache(o, tier);

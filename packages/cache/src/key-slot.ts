@@ -23,6 +23,7 @@ export function keySlot(key: string): number {
     }
   }
   let crc = 0;
-  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  for (let i = start; i < end; i++)
+    crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
   return crc & 16383;
 }

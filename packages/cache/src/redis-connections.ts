@@ -44,7 +44,11 @@ export function openClusterConnection(source: RedisSource, timeoutMs: number): C
       connectTimeoutMs: Math.max(1000, timeoutMs * 4),
       extra: { lazyConnect: false },
     },
-    { keyPrefix: '', slotsRefreshInterval: 2000, slotsRefreshTimeout: Math.max(1000, timeoutMs * 4) },
+    {
+      keyPrefix: '',
+      slotsRefreshInterval: 2000,
+      slotsRefreshTimeout: Math.max(1000, timeoutMs * 4),
+    },
   ) as Cluster;
 }
 

@@ -4,13 +4,20 @@
  * - `bypass`: Redis answers, but no invalidation reaches this instance (tracking is off,
  *   refused, or its connection is down), so local copies cannot be trusted: reads go to Redis;
  * - `coherent`: Redis answers and invalidations flow: the local tier may answer;
- * - `degraded`: Redis is out of reach: the local tier is the whole cache.
+ * - `degraded`: Redis is out of reach: the local tier is the whole cache;
+ * - `unreachable`: Redis is out of reach, and a replica may be promoted meanwhile (Sentinel)
+ *   that other instances write to: local copies cannot be trusted either, reads miss.
  */
-export type TierHealth = 'starting' | 'bypass' | 'coherent' | 'degraded';
+export type TierHealth = 'starting' | 'bypass' | 'coherent' | 'degraded' | 'unreachable';
 
 /** Whether the local tier may answer while the shared tier is in this state. */
 export function trustsLocal(health: TierHealth): boolean {
   return health === 'coherent' || health === 'degraded';
+}
+
+/** Whether Redis is out of reach in this state. */
+export function outOfReach(health: TierHealth): boolean {
+  return health === 'degraded' || health === 'unreachable';
 }
 
 /**

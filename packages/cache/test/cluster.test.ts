@@ -77,11 +77,17 @@ describe('on a Redis Cluster', () => {
     for (const key of keys) await warm(b, key);
     for (const key of keys) await a.set(key, { version: 2 });
     for (const key of keys) {
-      await waitFor(`b to see ${key} change`, async () => (await b.get(key))?.version === 2);
+      await waitFor(
+        `b to see ${key} change`,
+        async () => (await b.get<{ version: number }>(key))?.version === 2,
+      );
     }
     // A write from outside Bancada is heard too.
     await raw.set(prefix + keys[0], JSON.stringify({ version: 3 }));
-    await waitFor('b to see the outside write', async () => (await b.get(keys[0]!))?.version === 3);
+    await waitFor(
+      'b to see the outside write',
+      async () => (await b.get<{ version: number }>(keys[0]!))?.version === 3,
+    );
   });
 
   it('a delete on one instance removes the key from the other, on every master', async () => {
@@ -106,13 +112,19 @@ describe('on a Redis Cluster', () => {
 
     expect(await a.deletePattern('menu:*')).toBe(keys.length);
     for (const key of keys) {
-      await waitFor(`b to lose menu:${key}`, async () => (await b.get(`menu:${key}`)) === undefined);
+      await waitFor(
+        `b to lose menu:${key}`,
+        async () => (await b.get(`menu:${key}`)) === undefined,
+      );
       expect(await b.get(`stock:${key}`)).toBe(1);
     }
 
     await b.clear();
     for (const key of keys) {
-      await waitFor(`a to lose stock:${key}`, async () => (await a.get(`stock:${key}`)) === undefined);
+      await waitFor(
+        `a to lose stock:${key}`,
+        async () => (await a.get(`stock:${key}`)) === undefined,
+      );
     }
     const left = await Promise.all(
       raw.nodes('master').map((node) => node.keys(`${prefix.replace(/[*?[\]]/g, '\\$&')}*`)),
