@@ -51,7 +51,7 @@ export class ClusterTier implements RemoteTier {
     this.errorLog = new ThrottledLog(options.logger);
     this.cluster = openClusterConnection(options.source, options.timeoutMs);
     this.cluster.on('ready', () => void this.recover());
-    this.cluster.on('close', () => this.degrade('lost every node of the cluster'));
+    this.cluster.on('close', () => this.degrade('no node of the cluster answers'));
     this.cluster.on('error', (error: Error) => this.logError('cluster', error));
     this.cluster.on('node error', (error: Error, node: string) =>
       this.logError(`node ${node}`, error),

@@ -156,4 +156,23 @@ describe('on a Redis Cluster', () => {
       expect(keySlot(key), key).toBe(Number(await raw.call('CLUSTER', 'KEYSLOT', key)));
     }
   });
+
+  it('with a seed list nobody answers on, says why and works from the local tier, without hanging', async () => {
+    const { freePort } = await import('@bancada/testkit');
+    const seeds = `redis-cluster://127.0.0.1:${await freePort()},127.0.0.1:${await freePort()}`;
+    const logger = recordingLogger();
+    const cache = open({ prefix: keyPrefix('cluster'), logger, redis: seeds });
+    const started = performance.now();
+    expect(await cache.get('menu')).toBeUndefined();
+    await cache.set('menu', 1);
+    expect(await cache.get('menu')).toBe(1);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(cache.getStats().degraded).toBe(true);
+    expect(logger.lines).toContainEqual(
+      expect.stringMatching(/^warn cache: redis cluster unavailable \(no /),
+    );
+    await waitFor('the reason in the log', () =>
+      logger.lines.some((line) => /ECONNREFUSED|refresh slots/i.test(line)),
+    );
+  });
 });
