@@ -101,6 +101,32 @@ describe('on a Redis Cluster', () => {
     }
   });
 
+  it('stops trusting only the keys of a node whose invalidations stopped, until they flow again', async () => {
+    const { prefix, a, b } = await twoInstances();
+    const keys = await keyOnEveryMaster(prefix);
+    for (const key of keys) await a.set(key, 'before');
+    for (const key of keys) await warm(b, key);
+    const [cut, ...others] = keys as [string, ...string[]];
+    const node = await cluster.masterOf(prefix + cut);
+    const admin = raw.nodes('master').find((n) => n.options.port === node.port)!;
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+
+    const servedLocally = async (key: string) => {
+      const before = b.getStats().l1.hits;
+      await b.get(key);
+      return b.getStats().l1.hits > before;
+    };
+    await waitFor(`b to stop serving ${cut} locally`, async () => !(await servedLocally(cut)));
+    // Nothing would tell b about this write if it still trusted its copy.
+    await raw.set(prefix + cut, JSON.stringify('after'));
+    expect(await b.get(cut)).toBe('after');
+    for (const key of others) expect(await servedLocally(key), key).toBe(true);
+    // Its subscriber reconnects, and the node's keys are served locally again.
+    await warm(b, cut);
+    await a.set(cut, 'latest');
+    await waitFor('b to see the latest write', async () => (await b.get(cut)) === 'latest');
+  });
+
   it('deletePattern and clear walk every master', async () => {
     const { prefix, a, b } = await twoInstances();
     const keys = await keyOnEveryMaster(prefix);
