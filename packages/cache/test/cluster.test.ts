@@ -1,9 +1,19 @@
-import { keyPrefix, type PrivateCluster, recordingLogger, startCluster } from '@bancada/testkit';
+import { fileURLToPath } from 'node:url';
+import {
+  keyPrefix,
+  type PrivateCluster,
+  readmeCode,
+  recordingLogger,
+  runReadmeApp,
+  startCluster,
+} from '@bancada/testkit';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cache, type CacheOptions, createCache } from '../src/index.js';
 import { keySlot } from '../src/key-slot.js';
 import { waitFor } from './helpers/fixtures.js';
+
+const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
 
 let cluster: PrivateCluster;
 let raw: Cluster;
@@ -200,5 +210,16 @@ describe('on a Redis Cluster', () => {
     await waitFor('the reason in the log', () =>
       logger.lines.some((line) => /ECONNREFUSED|refresh slots/i.test(line)),
     );
+  });
+
+  it("runs the README's example as pasted", async () => {
+    const app = await runReadmeApp(PACKAGE, readmeCode(`${PACKAGE}README.md`, '## Redis Cluster'), {
+      sources: { '@bancada/cache': `${PACKAGE}src/index.ts` },
+      env: { REDIS_CLUSTER_NODES: cluster.seeds.map((s) => `${s.host}:${s.port}`).join(',') },
+    });
+    const answer = await fetch(`${app.url}/api/menu/7`);
+    expect(await answer.json()).toEqual({ id: '7', items: ['coxinha', 'pão de queijo'] });
+    await waitFor('the start line', () => app.process.stdout.includes('cache: redis'));
+    expect(app.process.stdout).toContain('cache: redis cluster, 3 masters (distributed)');
   });
 });

@@ -1,8 +1,18 @@
-import { keyPrefix, type PrivateSentinel, recordingLogger, startSentinel } from '@bancada/testkit';
+import { fileURLToPath } from 'node:url';
+import {
+  keyPrefix,
+  type PrivateSentinel,
+  readmeCode,
+  recordingLogger,
+  runReadmeApp,
+  startSentinel,
+} from '@bancada/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cache, type CacheOptions, createCache } from '../src/index.js';
 import { waitFor } from './helpers/fixtures.js';
+
+const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
 
 let sentinel: PrivateSentinel;
 const opened: Cache[] = [];
@@ -69,5 +79,23 @@ describe('behind Sentinel', () => {
       logger.lines.some((line) => line.includes('nosuchmaster')),
     );
     expect(logger.lines).toContainEqual(expect.stringMatching(/^warn cache: redis unavailable/));
+  });
+
+  it("runs the README's example as pasted", async () => {
+    const app = await runReadmeApp(
+      PACKAGE,
+      readmeCode(`${PACKAGE}README.md`, '## Redis Sentinel'),
+      {
+        sources: { '@bancada/cache': `${PACKAGE}src/index.ts` },
+        env: {
+          REDIS_SENTINELS: sentinel.sentinelList.map((s) => `${s.host}:${s.port}`).join(','),
+          REDIS_MASTER: sentinel.masterName,
+        },
+      },
+    );
+    const answer = await fetch(`${app.url}/api/limits/r1`);
+    expect(await answer.json()).toEqual({ tables: 12 });
+    await waitFor('the start line', () => app.process.stdout.includes('cache: redis'));
+    expect(app.process.stdout).toContain('cache: redis sentinel mymaster (distributed)');
   });
 });
