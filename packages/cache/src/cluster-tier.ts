@@ -4,9 +4,9 @@ import {
   describeRedisError,
   ThrottledLog,
   TimeoutError,
-  within,
 } from '@bancada/internal';
 import type { Cluster } from 'ioredis';
+import { CallDeadlines } from './call-deadlines.js';
 import { ClusterTracking } from './cluster-tracking.js';
 import { unlinkKeysOneByOne, unlinkMatchingOnEveryMaster } from './key-space.js';
 import { LoadLock } from './load-lock.js';
@@ -14,6 +14,7 @@ import { OutageJournal } from './outage-journal.js';
 import { clientKeyPrefix, isReplyError, openClusterConnection } from './redis-connections.js';
 import type { RedisTierOptions } from './redis-tier.js';
 import type { RemoteTier, TierHealth, Untrusted, UntrustedListener } from './remote-tier.js';
+import { ClusterWriteBatching } from './write-batching.js';
 
 /** How many keys changed during an outage are remembered before recovery clears everything instead. */
 const JOURNAL_MAX_ENTRIES = 10_000;
@@ -32,6 +33,8 @@ export class ClusterTier implements RemoteTier {
   private readonly cluster: Cluster;
   private readonly tracking: ClusterTracking | undefined;
   private readonly loadLock: LoadLock | undefined;
+  private readonly deadlines: CallDeadlines;
+  private readonly batching: ClusterWriteBatching;
   private readonly journal = new OutageJournal(JOURNAL_MAX_ENTRIES);
   private readonly errorLog: ThrottledLog;
   private readonly listeners = new Set<UntrustedListener>();
@@ -50,6 +53,8 @@ export class ClusterTier implements RemoteTier {
     this.fullPrefix = clientKeyPrefix(options.source) + options.prefix;
     this.errorLog = new ThrottledLog(options.logger);
     this.cluster = openClusterConnection(options.source, options.timeoutMs);
+    this.batching = new ClusterWriteBatching(this.cluster);
+    this.deadlines = new CallDeadlines(options.timeoutMs, 'no answer from the cluster in time');
     this.cluster.on('ready', () => void this.recover());
     this.cluster.on('close', () => this.degrade('no node of the cluster answers'));
     this.cluster.on('error', (error: Error) => this.logError('cluster', error));
@@ -93,7 +98,10 @@ export class ClusterTier implements RemoteTier {
   }
 
   get(key: string): Promise<string | null | undefined> {
-    return this.send(undefined, undefined, () => this.cluster.get(this.fullPrefix + key));
+    return this.send(undefined, undefined, () => {
+      this.batching.beforeSend();
+      return this.cluster.get(this.fullPrefix + key);
+    });
   }
 
   set(key: string, text: string, ttlMs: number): Promise<boolean> {
@@ -101,6 +109,7 @@ export class ClusterTier implements RemoteTier {
       false,
       () => this.journal.key(key),
       async () => {
+        this.batching.beforeSend();
         if (ttlMs === Infinity) await this.cluster.set(this.fullPrefix + key, text);
         else await this.cluster.set(this.fullPrefix + key, text, 'PX', ttlMs);
         return true;
@@ -144,6 +153,7 @@ export class ClusterTier implements RemoteTier {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.deadlines.stop();
     await Promise.all([closeOwnConnection(this.cluster), this.tracking?.close()]);
   }
 
@@ -164,9 +174,7 @@ export class ClusterTier implements RemoteTier {
       return fallback;
     }
     try {
-      return await (bounded
-        ? within(command(), this.options.timeoutMs, 'no answer from the cluster in time')
-        : command());
+      return await (bounded ? this.deadlines.bound(command()) : command());
     } catch (error) {
       this.#failures++;
       if (isReplyError(error)) {
