@@ -46,6 +46,10 @@ export function openClusterConnection(source: RedisSource, timeoutMs: number): C
     },
     {
       keyPrefix: '',
+      // A caller's lazy Cluster is a template too: ours connects now (see openConnection).
+      lazyConnect: false,
+      // As on one node: a command goes now or fails now, even when a caller's Cluster queues.
+      enableOfflineQueue: false,
       slotsRefreshInterval: 2000,
       slotsRefreshTimeout: Math.max(1000, timeoutMs * 4),
     },
