@@ -91,7 +91,7 @@ export class TwoTierCache implements Cache {
     this.counters.sets++;
     const tier = this.tier;
     if (tier === undefined) {
-      this.writeLocal(key, decode(text), ttlMs, true);
+      this.writeLocal(key, text, ttlMs, true);
       return;
     }
     // A flight starts once Redis can be asked: the drop of the whole local tier that ends
@@ -101,11 +101,11 @@ export class TwoTierCache implements Cache {
     const stored = await tier.set(key, text, ttlMs);
     this.flights.end(key, flight);
     if (stored) {
-      if (!flight.stale) this.writeLocal(key, decode(text), ttlMs, false);
+      if (!flight.stale) this.writeLocal(key, text, ttlMs, false);
     } else if (tier.health === 'degraded') {
       // Redis is out of reach: the local tier is the whole cache (the tier replays the key
       // as a delete when Redis is back).
-      this.writeLocal(key, decode(text), ttlMs, true);
+      this.writeLocal(key, text, ttlMs, true);
     } else {
       // A refused write (a reply error) must not leave this instance alone with a value
       // nobody else can see.
@@ -292,12 +292,15 @@ export class TwoTierCache implements Cache {
     return this.tier.lock(key, load, async () => this.readRemote(key));
   }
 
-  /** Keeps a value locally; `alone` when the local tier is the whole cache (memory mode, degraded). */
-  private writeLocal(key: string, value: unknown, ttlMs: number, alone: boolean): void {
+  /**
+   * Keeps the value stored as `text` locally (decoded when first read); `alone` when the
+   * local tier is the whole cache (memory mode, degraded).
+   */
+  private writeLocal(key: string, text: string, ttlMs: number, alone: boolean): void {
     const l1 = this.l1;
     if (l1 === undefined) return;
     if (!this.localTrusted(key)) l1.delete(key);
-    else l1.store(key, value, ttlMs, alone);
+    else l1.store(key, text, ttlMs, alone);
   }
 
   private ttlMs(ttlSeconds: number): number {
