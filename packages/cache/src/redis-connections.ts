@@ -48,8 +48,12 @@ export function openClusterConnection(source: RedisSource, timeoutMs: number): C
       keyPrefix: '',
       // A caller's lazy Cluster is a template too: ours connects now (see openConnection).
       lazyConnect: false,
-      // As on one node: a command goes now or fails now, even when a caller's Cluster queues.
+      // As on one node: a command goes now or fails now, even when a caller's Cluster queues,
+      // and is not retried later either: a write retried after the cache gave up on it could
+      // land after a newer one. (Redirections to a node that answers still happen at once.)
       enableOfflineQueue: false,
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
       slotsRefreshInterval: 2000,
       slotsRefreshTimeout: Math.max(1000, timeoutMs * 4),
     },

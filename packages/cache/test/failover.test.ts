@@ -127,11 +127,27 @@ describe('across a failover', () => {
     await warm(b, 'menu');
     await warm(b, other);
 
+    let sameNode = 'price-0';
+    for (let i = 1; (await cluster.masterOf(prefix + sameNode)).port !== failing.port; i++) {
+      sameNode = `price-${i}`;
+    }
+    await a.set(sameNode, 'old');
+
     const reader = keepReading(b, 'menu');
-    await cluster.failover(failing);
+    const failedOver = cluster.failover(failing);
+    await waitFor('the master to be down', () => !failing.server.isRunning);
+    // A write that cannot reach its node: Redis (the promoted replica) keeps the old value,
+    // which the instance deletes there before it trusts that node again.
+    await a.set(sameNode, 'while down');
+    await failedOver;
     const writtenAt = await writeUntilStored(a, 'menu', 'after', () => raw.get(`${prefix}menu`));
     await expectNoStaleRead(reader, writtenAt);
     expect(await b.get(other)).toBe('kept');
+    await waitFor(
+      'the old value to be deleted',
+      async () => (await raw.get(prefix + sameNode)) === null,
+    );
+    expect(await b.get(sameNode)).toBeUndefined();
   }, 90_000);
 
   it('with Sentinel: after the promotion, no instance serves a value older than a write made since', async () => {
