@@ -56,7 +56,7 @@ export class ClusterTier implements RemoteTier {
     this.batching = new ClusterWriteBatching(this.cluster);
     this.deadlines = new CallDeadlines(options.timeoutMs, 'no answer from the cluster in time');
     this.cluster.on('ready', () => void this.recover());
-    this.cluster.on('close', () => this.degrade('no node of the cluster answers'));
+    this.cluster.on('close', () => this.degrade('no node of the cluster is usable'));
     this.cluster.on('error', (error: Error) => this.logError('cluster', error));
     this.cluster.on('node error', (error: Error, node: string) =>
       this.logError(`node ${node}`, error),
@@ -177,7 +177,9 @@ export class ClusterTier implements RemoteTier {
       return await (bounded ? this.deadlines.bound(command()) : command());
     } catch (error) {
       this.#failures++;
-      if (isReplyError(error)) {
+      // CLUSTERDOWN (slots no node serves, masters lost) is an answer, but the write did not
+      // happen: kept for replay like a node out of reach.
+      if (isReplyError(error) && !error.message.startsWith('CLUSTERDOWN')) {
         this.logError('command', error);
         return fallback;
       }
