@@ -36,6 +36,7 @@ export class ClusterTier implements RemoteTier {
   private readonly deadlines: CallDeadlines;
   private readonly batching: ClusterWriteBatching;
   private readonly journal = new OutageJournal(JOURNAL_MAX_ENTRIES);
+  private replaying: Promise<void> = Promise.resolve();
   private readonly errorLog: ThrottledLog;
   private readonly listeners = new Set<UntrustedListener>();
   private startSettled = false;
@@ -212,10 +213,18 @@ export class ClusterTier implements RemoteTier {
   }
 
   /**
-   * Deletes in Redis what changed here while it was out of reach. Keys on nodes still out of
-   * reach stay in the journal for the next replay; so does a pattern or a clear that failed.
+   * Deletes in Redis what changed here while it was out of reach, after any replay under way
+   * (a node is trusted only once what was taken for replay before it is done). Keys on nodes
+   * still out of reach stay in the journal for the next replay; so does a pattern or a clear
+   * that failed.
    */
-  private async replayJournal(): Promise<void> {
+  private replayJournal(): Promise<void> {
+    const replay = this.replaying.then(() => this.replayOnce());
+    this.replaying = replay;
+    return replay;
+  }
+
+  private async replayOnce(): Promise<void> {
     if (this.journal.isEmpty) return;
     const failed: string[] = [];
     await this.journal
