@@ -1,6 +1,7 @@
 // Runs the named benchmark suites (all of them without arguments): `npm run bench -- cache`.
 const suites = {
   cache: () => import('./cache/run.mjs'),
+  'cache-cluster': () => import('./cache-cluster/run.mjs'),
   limits: () => import('./limits/run.mjs'),
   'limits-failover': () => import('./limits/failover.mjs'),
   session: () => import('./session/run.mjs'),

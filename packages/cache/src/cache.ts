@@ -4,7 +4,7 @@ import { type Flight, Flights } from './flights.js';
 import { globToRegExp } from './glob.js';
 import { LocalTier } from './local-tier.js';
 import type { ResolvedCacheOptions } from './options.js';
-import { type RemoteTier, trustsLocal } from './remote-tier.js';
+import { outOfReach, type RemoteTier, trustsLocal, type Untrusted } from './remote-tier.js';
 import { decode, encode } from './serialize.js';
 import { SingleFlight } from './single-flight.js';
 import type { Cache, CacheMode, CacheStats } from './types.js';
@@ -91,7 +91,7 @@ export class TwoTierCache implements Cache {
     this.counters.sets++;
     const tier = this.tier;
     if (tier === undefined) {
-      this.writeLocal(key, decode(text), ttlMs, true);
+      this.writeLocal(key, text, ttlMs, true);
       return;
     }
     // A flight starts once Redis can be asked: the drop of the whole local tier that ends
@@ -101,11 +101,11 @@ export class TwoTierCache implements Cache {
     const stored = await tier.set(key, text, ttlMs);
     this.flights.end(key, flight);
     if (stored) {
-      if (!flight.stale) this.writeLocal(key, decode(text), ttlMs, false);
+      if (!flight.stale) this.writeLocal(key, text, ttlMs, false);
     } else if (tier.health === 'degraded') {
       // Redis is out of reach: the local tier is the whole cache (the tier replays the key
       // as a delete when Redis is back).
-      this.writeLocal(key, decode(text), ttlMs, true);
+      this.writeLocal(key, text, ttlMs, true);
     } else {
       // A refused write (a reply error) must not leave this instance alone with a value
       // nobody else can see.
@@ -159,7 +159,7 @@ export class TwoTierCache implements Cache {
     const l1 = this.l1;
     return {
       mode: this.mode,
-      degraded: this.tier?.health === 'degraded',
+      degraded: this.tier !== undefined && outOfReach(this.tier.health),
       hits: c.hits,
       misses: c.misses,
       hitRate: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
@@ -185,10 +185,15 @@ export class TwoTierCache implements Cache {
   }
 
   /** Drops local copies that can no longer be trusted (null: all), and what is on its way. */
-  private forget(keys: string[] | null): void {
+  private forget(keys: Untrusted): void {
     if (keys === null) {
       this.l1?.clear();
       this.flights.abandonAll();
+      return;
+    }
+    if (typeof keys === 'function') {
+      this.l1?.deleteWhere(keys);
+      this.flights.abandonWhere(keys);
       return;
     }
     for (const key of keys) {
@@ -204,15 +209,22 @@ export class TwoTierCache implements Cache {
     return removed;
   }
 
-  /** Whether the local tier may answer now: always alone, in front of Redis as its health says. */
-  private localTrusted(): boolean {
-    return this.tier === undefined || trustsLocal(this.tier.health);
+  /**
+   * Whether the local tier may answer for `key` now: always alone, in front of Redis as its
+   * health says and, while coherent, as far as invalidations of the key reach us.
+   */
+  private localTrusted(key: string): boolean {
+    const tier = this.tier;
+    if (tier === undefined) return true;
+    const health = tier.health;
+    if (health === 'coherent') return tier.trusts === undefined || tier.trusts(key);
+    return trustsLocal(health);
   }
 
   /** The local answer, when the local tier may answer at all. */
   private readLocal(key: string): unknown {
     const l1 = this.l1;
-    if (l1 === undefined || !this.localTrusted()) return undefined;
+    if (l1 === undefined || !this.localTrusted(key)) return undefined;
     const value = l1.get(key);
     if (value !== undefined) this.counters.hits++;
     return value;
@@ -223,7 +235,7 @@ export class TwoTierCache implements Cache {
     const tier = this.tier;
     if (tier === undefined) return undefined;
     const health = tier.health;
-    if (health === 'degraded') return undefined;
+    if (outOfReach(health)) return undefined;
     if (health === 'starting') {
       return tier
         .settled()
@@ -255,7 +267,7 @@ export class TwoTierCache implements Cache {
       return undefined;
     }
     this.counters.l2Hits++;
-    if (!flight.stale && trustsLocal(tier.health)) this.l1?.keep(key, value);
+    if (!flight.stale && this.localTrusted(key)) this.l1?.keep(key, value);
     return value;
   }
 
@@ -280,12 +292,15 @@ export class TwoTierCache implements Cache {
     return this.tier.lock(key, load, async () => this.readRemote(key));
   }
 
-  /** Keeps a value locally; `alone` when the local tier is the whole cache (memory mode, degraded). */
-  private writeLocal(key: string, value: unknown, ttlMs: number, alone: boolean): void {
+  /**
+   * Keeps the value stored as `text` locally (decoded when first read); `alone` when the
+   * local tier is the whole cache (memory mode, degraded).
+   */
+  private writeLocal(key: string, text: string, ttlMs: number, alone: boolean): void {
     const l1 = this.l1;
     if (l1 === undefined) return;
-    if (!this.localTrusted()) l1.delete(key);
-    else l1.store(key, value, ttlMs, alone);
+    if (!this.localTrusted(key)) l1.delete(key);
+    else l1.store(key, text, ttlMs, alone);
   }
 
   private ttlMs(ttlSeconds: number): number {

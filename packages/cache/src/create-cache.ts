@@ -1,4 +1,6 @@
+import { describeTopology, topologyOf } from '@bancada/internal';
 import { TwoTierCache } from './cache.js';
+import { ClusterTier } from './cluster-tier.js';
 import { registerCacheMetrics } from './metrics.js';
 import { type CacheOptions, resolveOptions, warnings } from './options.js';
 import { RedisTier } from './redis-tier.js';
@@ -16,19 +18,29 @@ export function createCache(options?: CacheOptions): Cache {
   const o = resolveOptions(options);
   for (const warning of warnings(o)) o.logger.warn(`cache: ${warning}`);
 
-  const tier =
-    o.redis === undefined
-      ? undefined
-      : new RedisTier({
-          source: o.redis,
-          prefix: o.prefix,
-          timeoutMs: o.timeoutMs,
-          invalidations: o.l1 !== false,
-          lock: o.lock,
-          logger: o.logger,
-        });
+  const topology = o.redis === undefined ? undefined : topologyOf(o.redis);
+  const tierOptions = {
+    prefix: o.prefix,
+    timeoutMs: o.timeoutMs,
+    invalidations: o.l1 !== false,
+    lock: o.lock,
+    logger: o.logger,
+  };
+  let tier: RedisTier | ClusterTier | undefined;
+  if (o.redis === undefined || topology === undefined) {
+    o.logger.info('cache: memory (single instance only)');
+  } else if (topology.kind === 'cluster') {
+    // It says so itself once it knows how many masters there are.
+    tier = new ClusterTier({ source: o.redis, ...tierOptions });
+  } else {
+    tier = new RedisTier({
+      source: o.redis,
+      ...tierOptions,
+      keepLocalWhenLost: topology.kind === 'single',
+    });
+    o.logger.info(`cache: ${describeTopology(topology)} (distributed)`);
+  }
   const cache = new TwoTierCache(o, tier);
-  o.logger.info(tier ? 'cache: redis (distributed)' : 'cache: memory (single instance only)');
 
   if (o.registry) {
     const stopReporting = registerCacheMetrics(o.registry, o.name, () => cache.getStats());

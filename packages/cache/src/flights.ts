@@ -41,7 +41,11 @@ export class Flights {
   }
 
   abandonMatching(matches: RegExp): void {
-    for (const key of [...this.byKey.keys()]) if (matches.test(key)) this.abandon(key);
+    this.abandonWhere((key) => matches.test(key));
+  }
+
+  abandonWhere(test: (key: string) => boolean): void {
+    for (const key of [...this.byKey.keys()]) if (test(key)) this.abandon(key);
   }
 
   abandonAll(): void {

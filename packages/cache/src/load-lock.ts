@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sleep } from '@bancada/internal';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 // Deletes the lock only if it is still ours: a loader slower than ttlMs must not free the
 // lock a later owner took.
@@ -20,7 +20,7 @@ export interface LoadLockOptions {
  */
 export class LoadLock {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly options: LoadLockOptions,
   ) {}
 
@@ -31,6 +31,8 @@ export class LoadLock {
    */
   async run<T>(fullKey: string, load: () => Promise<T>, read: () => Promise<unknown>): Promise<T> {
     // Lock keys live outside the cache's prefix, so clear() and deletePattern() skip them.
+    // Each command and the release script touch only the lock key, so on a Redis Cluster the
+    // lock and the value may live on different nodes.
     const lockKey = `bancada:load-lock:${fullKey}`;
     const token = randomBytes(8).toString('hex');
     let taken: boolean;

@@ -1,5 +1,13 @@
 import { LRUCache } from 'lru-cache';
-import { deepFreeze } from './serialize.js';
+import { decode } from './serialize.js';
+
+/**
+ * A value this instance stored, kept as its JSON text until it is first read: a write does
+ * not pay for decoding a copy that may never be read here.
+ */
+class Written {
+  constructor(readonly text: string) {}
+}
 
 /**
  * The in-process tier (L1): an lru-cache of decoded, deeply frozen values. Alone (memory
@@ -25,9 +33,16 @@ export class LocalTier {
 
   /** The value held for `key`, counted as a hit or a miss of this tier. */
   get(key: string): unknown {
-    const value = this.lru.get(key);
-    if (value === undefined) this.misses++;
-    else this.hits++;
+    let value = this.lru.get(key);
+    if (value === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    if (value instanceof Written) {
+      value = decode(value.text) as object;
+      this.lru.set(key, value, { noUpdateTTL: true });
+    }
     return value;
   }
 
@@ -37,12 +52,12 @@ export class LocalTier {
   }
 
   /**
-   * Keeps a value just stored: `alone`, when the local tier is the whole cache, for its
-   * `ttlMs`; otherwise for at most maxAgeMs too.
+   * Keeps a value just stored, as its JSON `text`: `alone`, when the local tier is the whole
+   * cache, for its `ttlMs`; otherwise for at most maxAgeMs too.
    */
-  store(key: string, value: unknown, ttlMs: number, alone: boolean): void {
+  store(key: string, text: string, ttlMs: number, alone: boolean): void {
     const ttl = alone || this.maxAgeMs === 0 ? ttlMs : Math.min(ttlMs, this.maxAgeMs);
-    this.lru.set(key, deepFreeze(value) as object, { ttl: ttl === Infinity ? 0 : ttl });
+    this.lru.set(key, new Written(text), { ttl: ttl === Infinity ? 0 : ttl });
   }
 
   delete(key: string): boolean {
@@ -51,9 +66,14 @@ export class LocalTier {
 
   /** Removes the keys matching `matches`; returns how many there were. */
   deleteMatching(matches: RegExp): number {
+    return this.deleteWhere((key) => matches.test(key));
+  }
+
+  /** Removes the keys `test` picks; returns how many there were. */
+  deleteWhere(test: (key: string) => boolean): number {
     let removed = 0;
     for (const key of [...this.lru.keys()]) {
-      if (matches.test(key) && this.lru.delete(key)) removed++;
+      if (test(key) && this.lru.delete(key)) removed++;
     }
     return removed;
   }

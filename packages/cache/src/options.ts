@@ -1,17 +1,19 @@
-import { type Logger, resolveLogger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import { checkRedisSource, type Logger, type RedisSource, resolveLogger } from '@bancada/internal';
 import type { Registry } from 'prom-client';
 import { invalidOption } from './errors.js';
 
 /** Options of `createCache()`. Every one is optional. */
 export interface CacheOptions {
   /**
-   * Where the shared tier lives: a `redis://` URL, an ioredis client (the cache opens its
-   * own connections with `duplicate()` and never closes yours), or ioredis options.
+   * Where the shared tier lives: a URL (`redis://`, `rediss://`, a Redis Cluster as
+   * `redis-cluster://host:port,host:port`, a Sentinel set-up as
+   * `redis-sentinel://host:port,host:port/mymaster`), an ioredis `Redis` or `Cluster` client
+   * (only a template: the cache opens its own connections and never closes yours), ioredis
+   * options (with `sentinels` and `name` for Sentinel), or `{ cluster: ['host:port', …] }`.
    * `false` forces memory mode even when `REDIS_URL` is set.
    * @default process.env.REDIS_URL, else memory mode
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource | false;
   /**
    * Prefix of every Redis key this cache owns; `clear()` and invalidations cover only it.
    * @default 'bancada:cache:'
@@ -63,7 +65,7 @@ export interface CacheOptions {
 
 /** Options after defaults, as the cache uses them. */
 export interface ResolvedCacheOptions {
-  redis: string | Redis | RedisOptions | undefined;
+  redis: RedisSource | undefined;
   prefix: string;
   defaultTtlSeconds: number;
   ttlJitter: number;
@@ -115,18 +117,7 @@ export function resolveOptions(
 }
 
 function validate(o: ResolvedCacheOptions, given: CacheOptions): void {
-  if (
-    o.redis !== undefined &&
-    typeof o.redis !== 'string' &&
-    (typeof o.redis !== 'object' || o.redis === null)
-  ) {
-    throw invalidOption(
-      'redis must be a redis:// URL, an ioredis client, ioredis options or false',
-    );
-  }
-  if (typeof o.redis === 'string' && !/^rediss?:\/\//.test(o.redis)) {
-    throw invalidOption(`redis URL must start with redis:// or rediss://, got "${o.redis}"`);
-  }
+  checkRedisSource(o.redis, invalidOption, { orFalse: true });
   if (typeof o.prefix !== 'string' || o.prefix.length === 0) {
     throw invalidOption(
       'prefix must be a non-empty string: without one, clear() would own the database',

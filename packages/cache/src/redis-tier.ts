@@ -3,14 +3,20 @@ import {
   closeOwnConnection,
   describeRedisError,
   type Logger,
+  type RedisSource,
   ThrottledLog,
 } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { unlinkKeys, unlinkMatching } from './key-space.js';
 import { LoadLock, type LoadLockOptions } from './load-lock.js';
 import { OutageJournal } from './outage-journal.js';
 import { clientKeyPrefix, isReplyError, openConnection } from './redis-connections.js';
-import type { RemoteTier, TierHealth, UntrustedListener } from './remote-tier.js';
+import {
+  outOfReach,
+  type RemoteTier,
+  type TierHealth,
+  type UntrustedListener,
+} from './remote-tier.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { Tracking } from './tracking.js';
 import { WriteBatching } from './write-batching.js';
@@ -19,7 +25,7 @@ import { WriteBatching } from './write-batching.js';
 const JOURNAL_MAX_ENTRIES = 10_000;
 
 export interface RedisTierOptions {
-  source: string | Redis | RedisOptions;
+  source: RedisSource;
   /** The cache's prefix option; the key prefix of a caller's client goes in front of it. */
   prefix: string;
   timeoutMs: number;
@@ -27,6 +33,11 @@ export interface RedisTierOptions {
   invalidations: boolean;
   /** The cross-instance load lock, if any. */
   lock: LoadLockOptions | false;
+  /**
+   * Whether local copies are served while Redis is out of reach. Not behind Sentinel: the
+   * master may be replaced meanwhile, and other instances write to the new one.
+   */
+  keepLocalWhenLost: boolean;
   logger: Logger;
 }
 
@@ -232,7 +243,7 @@ export class RedisTier implements RemoteTier {
 
   private async runRecovery(): Promise<void> {
     if (this.client.status !== 'ready') return;
-    const wasDegraded = this.#health === 'degraded';
+    const wasDegraded = outOfReach(this.#health);
     try {
       await this.replayJournal();
       const tracked = (await this.tracking?.enable(this.client)) ?? false;
@@ -268,13 +279,24 @@ export class RedisTier implements RemoteTier {
 
   private degrade(reason: string, { reconnect = true } = {}): void {
     if (this.closed) return;
-    const wasUp = this.#health !== 'degraded';
-    this.#health = 'degraded';
+    const wasUp = !outOfReach(this.#health);
     this.settleStart();
-    if (wasUp) {
-      this.options.logger.warn(
-        `cache: redis unavailable (${reason}); serving the local tier only (degraded)`,
-      );
+    if (this.options.keepLocalWhenLost) {
+      this.#health = 'degraded';
+      if (wasUp) {
+        this.options.logger.warn(
+          `cache: redis unavailable (${reason}); serving the local tier only (degraded)`,
+        );
+      }
+    } else {
+      this.#health = 'unreachable';
+      this.untrust(null);
+      if (wasUp) {
+        this.options.logger.warn(
+          `cache: redis unavailable (${reason}); reads miss until a master answers, since ` +
+            'another may be promoted meanwhile (degraded)',
+        );
+      }
     }
     // A failure on a connection that still looks up (a stall, a broken recovery) will not be
     // followed by a new 'ready': drop the socket (destroy, since a graceful close waits for a

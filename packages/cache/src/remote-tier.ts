@@ -4,17 +4,29 @@
  * - `bypass`: Redis answers, but no invalidation reaches this instance (tracking is off,
  *   refused, or its connection is down), so local copies cannot be trusted: reads go to Redis;
  * - `coherent`: Redis answers and invalidations flow: the local tier may answer;
- * - `degraded`: Redis is out of reach: the local tier is the whole cache.
+ * - `degraded`: Redis is out of reach: the local tier is the whole cache;
+ * - `unreachable`: Redis is out of reach, and a replica may be promoted meanwhile (Sentinel)
+ *   that other instances write to: local copies cannot be trusted either, reads miss.
  */
-export type TierHealth = 'starting' | 'bypass' | 'coherent' | 'degraded';
+export type TierHealth = 'starting' | 'bypass' | 'coherent' | 'degraded' | 'unreachable';
 
 /** Whether the local tier may answer while the shared tier is in this state. */
 export function trustsLocal(health: TierHealth): boolean {
   return health === 'coherent' || health === 'degraded';
 }
 
-/** Keys whose local copies can no longer be trusted; null means every key. */
-export type UntrustedListener = (keys: string[] | null) => void;
+/** Whether Redis is out of reach in this state. */
+export function outOfReach(health: TierHealth): boolean {
+  return health === 'degraded' || health === 'unreachable';
+}
+
+/**
+ * Keys whose local copies can no longer be trusted: a list, null for every key, or a test
+ * (on a Redis Cluster: the keys of one node).
+ */
+export type Untrusted = string[] | null | ((key: string) => boolean);
+
+export type UntrustedListener = (keys: Untrusted) => void;
 
 /**
  * The shared tier as the cache sees it: stored text by key, and a health signal. The tier
@@ -26,6 +38,11 @@ export type UntrustedListener = (keys: string[] | null) => void;
 export interface RemoteTier {
   /** Read on every call, so it is a field, not a computation. */
   readonly health: TierHealth;
+  /**
+   * While `coherent`, whether invalidations of this key reach us (on a Redis Cluster, each
+   * node's do separately). Absent: every key's do.
+   */
+  trusts?(key: string): boolean;
   /** Commands of the methods below that Redis failed (the cache reports them as errors). */
   readonly failures: number;
   /** Resolves once the first connection attempt has settled, waiting at most the timeout. */

@@ -1,5 +1,5 @@
-import { closeOwnConnection, type Logger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import { closeOwnConnection, type Logger, type RedisSource } from '@bancada/internal';
+import type { Redis } from 'ioredis';
 import { isReplyError, openConnection } from './redis-connections.js';
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
@@ -29,7 +29,7 @@ export class Tracking {
   private subscriberId: string | undefined;
 
   constructor(
-    source: string | Redis | RedisOptions,
+    source: RedisSource,
     timeoutMs: number,
     private readonly fullPrefix: string,
     private readonly logger: Logger,

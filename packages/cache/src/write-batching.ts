@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * While replies are still pending on a connection, the commands issued in one tick are
@@ -19,6 +19,33 @@ export class WriteBatching {
     process.nextTick(() => {
       this.corked = false;
       stream.uncork();
+    });
+  }
+}
+
+/**
+ * WriteBatching on a Redis Cluster: once per tick, the first command finds the masters whose
+ * connections have replies pending and corks them until the next tick, so that the commands
+ * issued meanwhile go out in one write per node.
+ */
+export class ClusterWriteBatching {
+  private corked = false;
+
+  constructor(private readonly cluster: Cluster) {}
+
+  /** Call before sending a command. */
+  beforeSend(): void {
+    if (this.corked) return;
+    const streams: Redis['stream'][] = [];
+    for (const node of this.cluster.nodes('master')) {
+      if (node.commandQueue.length > 0 && node.stream) streams.push(node.stream);
+    }
+    if (streams.length === 0) return;
+    for (const stream of streams) stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      for (const stream of streams) stream.uncork();
     });
   }
 }

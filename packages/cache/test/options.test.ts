@@ -71,6 +71,14 @@ describe('createCache mode detection', () => {
 describe('createCache option validation', () => {
   const bad: Array<[string, object, RegExp]> = [
     ['a non-URL string', { redis: 'localhost:6379' }, /redis:\/\//],
+    [
+      'a Sentinel URL without the master name',
+      { redis: 'redis-sentinel://127.0.0.1:26379' },
+      /master's name/,
+    ],
+    ['a cluster URL without nodes', { redis: 'redis-cluster://' }, /names no host:port/],
+    ['an empty seed list', { redis: { cluster: [] } }, /at least one node/],
+    ['Sentinel options without a name', { redis: { sentinels: [{ port: 1 }] } }, /name/],
     ['an empty prefix', { prefix: '' }, /prefix/],
     ['a zero default TTL', { defaultTtlSeconds: 0 }, /defaultTtlSeconds/],
     ['a jitter of 1', { ttlJitter: 1 }, /ttlJitter/],
