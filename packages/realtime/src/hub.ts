@@ -14,6 +14,7 @@ import type { Member } from './members/member.js';
 import { Members } from './members/members.js';
 import { RoomAccess } from './members/room-access.js';
 import { Roomless } from './members/roomless.js';
+import { WriteBatch } from './members/write-batch.js';
 import type { WsMemberHost } from './members/ws-member.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
 import { checkFanout, type ResolvedHubOptions } from './options.js';
@@ -116,6 +117,7 @@ export class Hub {
     // Each attached path and SSE handler adds its format to these.
     const host: Omit<WsMemberHost, 'format'> = {
       maxBufferedBytes: o.maxBufferedBytes,
+      batch: new WriteBatch(o.writeDelayMs),
       maxBadMessages: o.maxBadMessages,
       join: (member, principal, room) => access.join(member, principal, room),
       leave: (member, room) => access.leave(member, room),

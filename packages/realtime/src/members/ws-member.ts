@@ -12,6 +12,7 @@ import type { Principal } from '../types.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
 import { ReplayHolds } from './replay-holds.js';
+import { type Batched, MAX_BATCH_BYTES } from './write-batch.js';
 
 /** What a WebSocket client asks of the hub: its rooms. */
 export interface WsMemberHost extends MemberHost {
@@ -42,7 +43,7 @@ const AWAY: Record<Exclude<AwayReason, 'restart'>, [code: number, reason: string
  * One WebSocket client: its requests (join, resume, leave, ping), its message budget, its
  * heartbeat, and the fast path that writes a frame built once per room to its socket.
  */
-export class WsMember implements Member {
+export class WsMember implements Member, Batched {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
   private replayHolds: ReplayHolds | undefined;
@@ -50,6 +51,8 @@ export class WsMember implements Member {
   private alive = true;
   private bad = 0;
   private open = true;
+  /** Its socket is corked until the batch flushes: this turn's frames go out in one write. */
+  private corked = false;
   private readonly internals: WsInternals;
 
   constructor(
@@ -81,7 +84,9 @@ export class WsMember implements Member {
   /**
    * With permessage-deflate off (the hub's setting) and nothing queued in ws's sender, a
    * frame is just bytes on the socket, so the frame built once for the room (in the format
-   * of this member's path) is written as is; otherwise it goes through ws.send().
+   * of this member's path) is written as is; otherwise it goes through ws.send(). The
+   * socket stays corked until the batch flushes, so that the frames of one turn (each its
+   * own WebSocket message) leave in one write; a batch that reaches MAX_BATCH_BYTES goes at once.
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
@@ -93,9 +98,22 @@ export class WsMember implements Member {
       this.closeAsSlow();
       return false;
     }
+    if (!this.corked) {
+      socket.cork();
+      this.corked = true;
+      this.host.batch.add(this);
+    }
     if (this.internals._sender?._bufferedBytes === 0) socket.write(encoded.websocketFrame);
     else this.ws.send(encoded.text);
+    if (socket.writableLength >= MAX_BATCH_BYTES) this.flush();
     return true;
+  }
+
+  /** Writes the frames held back (a socket closed meanwhile takes uncork as a no-op). */
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.internals._socket?.uncork();
   }
 
   sendGap(room: string): void {
