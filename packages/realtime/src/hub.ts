@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ThrottledLog } from '@bancada/internal';
 import { EVERYONE } from '@bancada/internal/wire';
 import { Admission } from './admission/admission.js';
+import { keepForRecheck } from './admission/kept-request.js';
 import { SseDoor, type SseOptions } from './admission/sse-door.js';
 import { type AttachOptions, WebSocketDoor } from './admission/websocket-door.js';
 import { RedisBus } from './bus/redis-bus.js';
@@ -144,9 +145,9 @@ export class Hub {
       host,
       access,
       log: this.log,
-      // The request is kept only when it will be read again.
+      // What the re-check reads of the request is kept, and only when it will be read again.
       identityOf: (principal: Principal, req: IncomingMessage) =>
-        new Identity(principal, recheck ? req : undefined),
+        new Identity(principal, recheck ? keepForRecheck(req) : undefined),
       draining: () => this.draining !== undefined,
       retryAfterMs: () => this.retryAfterMs(),
     };

@@ -31,7 +31,9 @@ export interface HubOptions {
    * interval): a connection whose session ended (logout, expiry) is closed (WebSocket 4401,
    * SSE ended), and one whose principal may no longer be in one of its rooms too (4403), on
    * every instance. A check that fails (the store is down) keeps the connection. `false`: only at
-   * connect time (the request is then not kept either).
+   * connect time (the request is then not kept either). The check reads what each connection
+   * keeps of its request: its URL, its socket's addresses and its headers but for the
+   * handshake's own and those a browser sends about itself (`User-Agent`, `Accept-*`, ...).
    * @default 60_000
    */
   reauthenticateMs?: number | false;

@@ -6,6 +6,15 @@ import type { Outgoing } from './outgoing.js';
 import { ReplayHolds } from './replay-holds.js';
 import { type Batched, MAX_BATCH_BYTES } from './write-batch.js';
 
+const ignore = () => {};
+
+/** As for WebSocket members: one shared listener that finds its member on the response. */
+const MEMBER = Symbol('bancada.sseMember');
+type OwnedResponse = ServerResponse & { [MEMBER]: SseMember };
+function onClose(this: OwnedResponse): void {
+  this[MEMBER].closed();
+}
+
 /** Heartbeats across which a stream's unsent bytes may sit before its peer counts as gone. */
 const STUCK_BEATS = 2;
 
@@ -32,8 +41,14 @@ export class SseMember implements Member, Batched {
     readonly identity: Identity,
     readonly releaseSlot: () => void,
   ) {
-    res.once('close', () => this.left());
-    res.on('error', () => {});
+    (res as OwnedResponse)[MEMBER] = this;
+    res.on('close', onClose); // comes once; `once` would cost a wrapper per connection
+    res.on('error', ignore);
+  }
+
+  /** The stream closed, any way. (Called by the response's shared listener.) */
+  closed(): void {
+    this.left();
   }
 
   /** Made on the first resume: most connections never need one. */
