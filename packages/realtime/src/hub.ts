@@ -11,6 +11,7 @@ import { HubCounters } from './counters.js';
 import { EnvelopeMaker } from './envelopes.js';
 import { HubClosedError } from './errors.js';
 import { Identity } from './identity.js';
+import { reportBuffers } from './members/buffered.js';
 import type { Member } from './members/member.js';
 import { Members } from './members/members.js';
 import { RoomAccess } from './members/room-access.js';
@@ -101,7 +102,13 @@ export class Hub {
             HISTORY_TIMEOUT_MS,
           )
         : undefined;
-    this.metrics = o.registry ? registerHubMetrics(o.registry, () => this.stats()) : undefined;
+    this.metrics = o.registry
+      ? registerHubMetrics(
+          o.registry,
+          () => this.stats(),
+          () => reportBuffers(this.members.everyone, o.maxBufferedBytes),
+        )
+      : undefined;
     this.sync = new RoomSync({
       instanceId: o.instanceId,
       members: this.members,

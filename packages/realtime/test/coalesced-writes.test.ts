@@ -1,13 +1,6 @@
-import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import {
-  afterThisTest,
-  joinedClient,
-  openSse,
-  startHub,
-  type TestUser,
-  waitFor,
-} from './helpers/hubs.js';
+import { joinedClient, openSse, startHub, type TestUser, waitFor } from './helpers/hubs.js';
+import { stuckClient } from './helpers/stuck-client.js';
 
 const alice: TestUser = { name: 'alice', restaurantId: 'a' };
 
@@ -17,27 +10,6 @@ function burst(count: number): Array<{ n: number; text: string }> {
     n,
     text: String.fromCharCode(97 + (n % 26)).repeat(n % 7 === 0 ? 40_000 : 1 + ((n * 37) % 500)),
   }));
-}
-
-/** A client that completes the WebSocket handshake, joins, then never reads again. */
-async function stuckClient(port: number, room: string): Promise<Socket> {
-  const socket = connect(port, '127.0.0.1');
-  afterThisTest(() => socket.destroy());
-  socket.on('error', () => {});
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(
-    'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
-      `x-test-user: ${JSON.stringify(alice)}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  const body = Buffer.from(JSON.stringify({ type: 'subscribe', room }));
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(body.map((byte, i) => byte ^ mask[i % 4]!));
-  socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | body.length]), mask, masked]));
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  socket.pause();
-  return socket;
 }
 
 /**
@@ -130,7 +102,7 @@ describe.each([
     });
     const port = (server.address() as { port: number }).port;
     const fast = await joinedClient(wsUrl, alice, 'restaurant:a');
-    const stuck = await stuckClient(port, 'restaurant:a');
+    const stuck = await stuckClient(port, alice, 'restaurant:a');
     await waitFor('both in the room', () => hub.stats().connections.websocket === 2);
     const payload = 'x'.repeat(64 * 1024);
     for (let i = 0; i < 160; i += 10) {

@@ -22,6 +22,8 @@ export interface Member {
    * its path's format skips the event.
    */
   write(event: Outgoing): boolean;
+  /** Bytes written to the connection that its client has not taken yet (held back ones too). */
+  readonly bufferedBytes: number;
   /** Tells the client that events of the room were lost: it should reload what it shows. */
   sendGap(room: string): void;
   /** Called every heartbeat: lets go of a client that stopped answering or reading. */

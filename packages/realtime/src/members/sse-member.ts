@@ -81,6 +81,10 @@ export class SseMember implements Member, Batched {
     );
   }
 
+  get bufferedBytes(): number {
+    return this.res.writableLength + this.pending.length;
+  }
+
   /** Writes the messages held back, in one piece. */
   flush(): void {
     if (this.pending.length === 0) return;

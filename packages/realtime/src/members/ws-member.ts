@@ -135,6 +135,12 @@ export class WsMember implements Member, Batched {
     return true;
   }
 
+  get bufferedBytes(): number {
+    return (
+      (this.internals._socket?.writableLength ?? 0) + (this.internals._sender?._bufferedBytes ?? 0)
+    );
+  }
+
   /** Writes the frames held back (a socket closed meanwhile takes uncork as a no-op). */
   flush(): void {
     if (!this.corked) return;
