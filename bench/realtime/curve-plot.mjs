@@ -10,6 +10,7 @@ const HUBS = [
   ['sio-redis', 'socket.io + redis-adapter', '#d62728'],
   ['ws-redis', 'raw ws + Redis', '#2ca02c'],
   ['bancada-redispub', '@bancada/realtime, PUBLISHed into Redis', '#9467bd'],
+  ['bancada-delay', '@bancada/realtime, writeDelayMs', '#ff7f0e'],
 ];
 const P99_HELD_MS = 250;
 const W = 440;
@@ -101,16 +102,15 @@ export function curveSvg(text) {
     .filter((r) => r.mode === 'fanout');
   const rates = [...new Set(runs.map((r) => r.rate))].sort((a, b) => a - b);
   if (rates.length === 0) return undefined;
-  const legend = HUBS.filter(([hub]) => runs.some((r) => r.hub === hub)).map(
-    ([, name, color], i) => {
-      const x = M.left + (i % 2) * W;
-      const y = H + 6 + Math.floor(i / 2) * 16;
-      return (
-        `<rect x="${x}" y="${y}" width="14" height="4" fill="${color}"/>` +
-        `<text x="${x + 20}" y="${y + 6}">${esc(name)}</text>`
-      );
-    },
-  );
+  const shown = HUBS.filter(([hub]) => runs.some((r) => r.hub === hub));
+  const legend = shown.map(([, name, color], i) => {
+    const x = M.left + (i % 2) * W;
+    const y = H + 6 + Math.floor(i / 2) * 16;
+    return (
+      `<rect x="${x}" y="${y}" width="14" height="4" fill="${color}"/>` +
+      `<text x="${x + 20}" y="${y + 6}">${esc(name)}</text>`
+    );
+  });
   const body = [
     ...panel(
       0,
@@ -125,7 +125,7 @@ export function curveSvg(text) {
     ...legend,
   ];
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 40}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 12 + Math.ceil(shown.length / 2) * 16}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     ...body,
     '</svg>',

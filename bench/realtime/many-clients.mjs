@@ -3,7 +3,7 @@
 // when each received a broadcast. Driven over IPC; exits when its parent goes away.
 //
 //   {cmd:'open', hub, wsUrl, sseUrl, ws, sse, sources, concurrency, room, harnessDir}
-//     -> {opened, failed, firstError, ms}
+//     -> {opened, failed, firstError, ms, rss}
 //   {cmd:'expect', seq}   forget earlier receipts, count those of broadcast `seq`
 //   {cmd:'publish', seq}  (socket.io) emits the broadcast through one of its sockets -> {sent}
 //   {cmd:'report'}        -> {report: {seq, got, times}}: receive times (µs, CLOCK_MONOTONIC)
@@ -120,7 +120,7 @@ async function open(m) {
     }
   };
   await Promise.all(Array.from({ length: m.concurrency }, worker));
-  return { opened, failed, firstError, ms: Date.now() - t0 };
+  return { opened, failed, firstError, ms: Date.now() - t0, rss: process.memoryUsage().rss };
 }
 
 process.on('message', async (m) => {

@@ -242,6 +242,7 @@ async function measure(o, kind, env, recheck) {
       connectS: +connectS.toFixed(2),
       connectPerS: Math.round(open / connectS),
       connectCpuS: +connectCpuS.toFixed(2),
+      clientRssMB: opened.map((r) => Math.round(r.rss / 2 ** 20)),
       rssBefore: before.rss,
       rssAfter: after.rss,
       rssPerConnKB: +((after.rss - before.rss) / open / 1024).toFixed(2),

@@ -15,7 +15,7 @@
 //   --redis-port=6391 (first port tried for the private redis-server)  --hub-port=7600
 //   --curve  the saturation curve: --rates=50,100,200,300,400 --reps=2, no idle test and no
 //   PUBLISHed-into-Redis variant (the rates and repetitions can still be given)
-//   --write-delay-ms=0  our hub's writeDelayMs
+//   --write-delay-ms=N  adds "bancada-delay": our hub with writeDelayMs N, beside the default 0
 //   --report=<results .jsonl>  only re-render its .md (summary, goals, harness tables, plot)
 // Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers).
 //
@@ -136,8 +136,6 @@ async function startHubs(o, redisUrl, extra = []) {
         `bench-${i + 1}`,
         '--max-life',
         '900',
-        '--write-delay-ms',
-        String(o.writeDelayMs),
         ...extra,
       ],
       { cwd: repoRoot, ipc: true, nodeArgs: ['--expose-gc'] },
@@ -217,7 +215,9 @@ function fanoutArgs(o, hub, hubs, env) {
     String(env.redisPid),
     ...load,
   ];
-  if (hub === 'bancada') return [...common, '--pub-url', `ws://127.0.0.1:${hubs.ports[0]}/pub`];
+  if (hub === 'bancada' || hub === 'bancada-delay') {
+    return [...common, '--pub-url', `ws://127.0.0.1:${hubs.ports[0]}/pub`];
+  }
   // bancada-redispub: another service PUBLISHes envelopes straight to the room's channel.
   return [
     ...common,
@@ -252,11 +252,11 @@ async function measure(o, env, hub, extra) {
     // bancada-recheck: an authenticate and the session re-check on, so that each connection
     // keeps what the re-check reads of its request (its cost per idle connection).
     if (isOurs) {
-      hubs = await startHubs(
-        o,
-        env.redisUrl,
-        hub === 'bancada-recheck' ? ['--auth', '--recheck'] : [],
-      );
+      const flags = {
+        'bancada-recheck': ['--auth', '--recheck'],
+        'bancada-delay': ['--write-delay-ms', String(o.writeDelayMs)],
+      }[hub];
+      hubs = await startHubs(o, env.redisUrl, flags);
     }
     let args;
     if (idle) {
@@ -349,6 +349,7 @@ const pubPathOf = (hub) =>
       'publisher -> ws /pub on instance 1 -> hub.publish() (local at once, instance 2 via Redis)',
     'bancada-gc': '-',
     'bancada-recheck': '-',
+    'bancada-delay': 'as bancada, the hub with writeDelayMs',
     'bancada-redispub':
       'publisher PUBLISHes the envelope to ws:room:r1; both instances deliver from Redis',
     'sio-redis':
@@ -407,6 +408,7 @@ export async function run(args = []) {
     'sio-redis',
     'ws-redis',
     ...(o.withRedisPub ? ['bancada-redispub'] : []),
+    ...(o.writeDelayMs > 0 ? ['bancada-delay'] : []),
   ];
   const hubsIdle = ['bancada', 'bancada-recheck', 'bancada-gc', 'sio-redis', 'ws-redis'];
   const runs = o.reps * (o.rates.length * hubsFan.length + (o.idle ? hubsIdle.length : 0));

@@ -8,6 +8,7 @@ const NAMES = {
   bancada: '@bancada/realtime',
   'bancada-gc': '@bancada/realtime, GC forced as for the built-ins',
   'bancada-recheck': '@bancada/realtime, session re-check on',
+  'bancada-delay': '@bancada/realtime, writeDelayMs',
   'bancada-redispub': '@bancada/realtime, PUBLISHed into Redis',
   'sio-redis': 'socket.io + redis-adapter',
   'ws-redis': 'raw ws + Redis',
@@ -17,6 +18,7 @@ const ORDER = [
   'sio-redis',
   'ws-redis',
   'bancada-redispub',
+  'bancada-delay',
   'bancada-recheck',
   'bancada-gc',
 ];
