@@ -124,14 +124,16 @@ export class WsMember implements Member, Batched {
       this.closeAsSlow();
       return false;
     }
-    if (!this.corked) {
+    // A socket with a batch's worth unsent already is written through: the kernel is not
+    // taking its bytes, and Node gathers what waits behind a pending write by itself.
+    if (!this.corked && socket.writableLength < MAX_BATCH_BYTES) {
       socket.cork();
       this.corked = true;
       this.host.batch.add(this);
     }
     if (this.internals._sender?._bufferedBytes === 0) socket.write(encoded.websocketFrame);
     else this.ws.send(encoded.text);
-    if (socket.writableLength >= MAX_BATCH_BYTES) this.flush();
+    if (this.corked && socket.writableLength >= MAX_BATCH_BYTES) this.flush();
     return true;
   }
 
