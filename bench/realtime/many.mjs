@@ -10,7 +10,8 @@
 // Options (--name=value): --connections=50000 --sse-share=0.1 (of ours; socket.io has no SSE)
 //   --hubs=bancada,sio-redis --recheck=on|off|both (ours: authenticate admits everyone, and
 //   the session re-check is on or off; "both" measures ours twice) --heartbeat-ms=10000
-//   --cpu-window=30 (s of idle CPU measured) --broadcasts=3 --sources=8 (127.0.0.2, ...)
+//   --cpu-window=30 (s of idle CPU measured: whole heartbeat rounds of ours, so also the CPU
+//   of one round, and what it makes at the hub's default heartbeat of 30 s) --broadcasts=3 --sources=8 (127.0.0.2, ...)
 //   --client-procs (default one per 12,500 connections) --concurrency=200 (handshakes in
 //   flight per client process) --port=7700 --redis-port=6391
 // Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers) for socket.io's server.
@@ -249,6 +250,16 @@ async function measure(o, kind, env, recheck) {
       heapPerConnKB: +((after.heap - before.heap) / open / 1024).toFixed(2),
       heartbeatMs: kind === 'bancada' ? o.heartbeatMs : 25_000,
       idleCpuPct: +idleCpuPct.toFixed(2),
+      // Ours: one timer pings every connection at once, so the window holds whole rounds.
+      ...(kind === 'bancada'
+        ? (() => {
+            const perRoundMs = (idleCpuPct / 100) * o.heartbeatMs;
+            return {
+              heartbeatMsPerRound: +perRoundMs.toFixed(1),
+              heartbeatPctAtDefault: +((perRoundMs / 30_000) * 100).toFixed(2),
+            };
+          })()
+        : {}),
       cpuWindowS: o.cpuWindowS,
       deliveries,
     };
@@ -270,7 +281,7 @@ function table(rows) {
   for (const r of rows) {
     const b = r.deliveries.map((d) => `${d.p50Ms} / ${d.p99Ms} / ${d.allMs}`).join('; ');
     lines.push(
-      `| ${r.label} | ${fmt(r.connections)} (${fmt(r.sse)}) | ${fmt(r.open)} / ${r.failed} / ${r.dropped} | ${fmt(r.connectPerS)} | ${r.rssPerConnKB} | ${r.heapPerConnKB} | ${r.idleCpuPct} (every ${r.heartbeatMs / 1000} s) | ${b} |`,
+      `| ${r.label} | ${fmt(r.connections)} (${fmt(r.sse)}) | ${fmt(r.open)} / ${r.failed} / ${r.dropped} | ${fmt(r.connectPerS)} | ${r.rssPerConnKB} | ${r.heapPerConnKB} | ${r.idleCpuPct} (every ${r.heartbeatMs / 1000} s)${r.heartbeatMsPerRound === undefined ? '' : `: ${r.heartbeatMsPerRound} ms a round, ${r.heartbeatPctAtDefault} at the default 30 s`} | ${b} |`,
     );
   }
   return lines.join('\n');
