@@ -302,6 +302,14 @@ export async function run(args = []) {
   const fdLimit = spawnSync('sh', ['-c', `${ulimitTo(o.connections + 2000)}ulimit -n`])
     .stdout.toString()
     .trim();
+  if (Number(fdLimit) < o.connections + 1000) {
+    throw new Error(
+      `the open-files limit a process gets here is ${fdLimit}: one hub process cannot hold ` +
+        `${o.connections} connections. Raise the hard limit first (ulimit -Hn, which needs ` +
+        'CAP_SYS_RESOURCE; a container: --ulimit nofile=120000:120000; systemd: LimitNOFILE), ' +
+        `or run --connections=${Math.max(0, Number(fdLimit) - 1000)}`,
+    );
+  }
   appendFileSync(
     out,
     `${JSON.stringify({ mode: 'meta', time: new Date().toISOString(), node: process.version, options: o, fdLimit })}\n`,

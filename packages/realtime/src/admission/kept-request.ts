@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * Headers the re-check never needs: the handshake's own and what a browser says of itself.
@@ -22,17 +23,9 @@ const NOT_KEPT = new Set([
   'user-agent',
 ]);
 
-/** A socket's addresses, as an `authenticate` (or express-session's `secure` rule) reads them. */
-interface KeptSocket {
-  readonly remoteAddress: string | undefined;
-  readonly remoteFamily: string | undefined;
-  readonly remotePort: number | undefined;
-  readonly encrypted: boolean;
-}
-
 /**
  * What a connection keeps of its upgrade or SSE request for the session re-check: the URL,
- * the headers that can say who the client is, and the socket's addresses. The request
+ * the headers that can say who the client is, and its socket (for the addresses). The request
  * itself (its raw headers, stream state and parser leftovers) would cost about 1.6 KB more
  * per connection, for the life of the connection.
  */
@@ -43,7 +36,11 @@ class KeptRequest {
   readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
   readonly headers: IncomingHttpHeaders;
-  readonly socket: KeptSocket;
+  /**
+   * The connection's own socket, alive as long as the connection anyway: its addresses (and
+   * `encrypted`, for express-session's `secure` rule) read from it cost nothing to keep.
+   */
+  readonly socket: Socket;
   /** Express's view, when the request went through Express (an SSE route). */
   readonly secure: boolean | undefined;
   readonly ip: string | undefined;
@@ -59,20 +56,14 @@ class KeptRequest {
       if (!NOT_KEPT.has(name)) headers[name] = req.headers[name];
     }
     this.headers = headers;
-    const socket = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
-    this.socket = {
-      remoteAddress: socket.remoteAddress,
-      remoteFamily: socket.remoteFamily,
-      remotePort: socket.remotePort,
-      encrypted: socket.encrypted === true,
-    };
+    this.socket = req.socket;
     const express = req as { secure?: unknown; ip?: unknown };
     this.secure = typeof express.secure === 'boolean' ? express.secure : undefined;
     this.ip = typeof express.ip === 'string' ? express.ip : undefined;
   }
 
   /** The old name of `socket`, which express-session still reads. */
-  get connection(): KeptSocket {
+  get connection(): Socket {
     return this.socket;
   }
 }
