@@ -8,7 +8,7 @@
 //   node realtime/many.mjs --connections=5000 --hubs=bancada --sse-share=0 --recheck=both
 //
 // Options (--name=value): --connections=50000 --sse-share=0.1 (of ours; socket.io has no SSE)
-//   --hubs=bancada,sio-redis --recheck=on|off|both (ours: authenticate admits everyone, and
+//   --hubs=bancada,sio-redis (and ws-raw: a bare ws server, the floor) --recheck=on|off|both (ours: authenticate admits everyone, and
 //   the session re-check is on or off; "both" measures ours twice) --heartbeat-ms=10000
 //   --cpu-window=30 (s of idle CPU measured: whole heartbeat rounds of ours, so also the CPU
 //   of one round, and what it makes at the hub's default heartbeat of 30 s) --broadcasts=3 --sources=8 (127.0.0.2, ...)
@@ -98,6 +98,19 @@ async function startServer(o, kind, env, recheck) {
       child,
       wsUrl: `ws://127.0.0.1:${o.port}/ws`,
       sseUrl: `http://127.0.0.1:${o.port}/events?room=r1`,
+      heap: async () => (await rpc(child, { cmd: 'stats' }, (m) => m?.stats, 10_000, 's')).stats,
+    };
+  }
+  if (kind === 'ws-raw') {
+    const child = spawnNode(
+      join(here, 'raw-ws-server.mjs'),
+      ['--port', String(o.port), '--heartbeat-ms', String(o.heartbeatMs)],
+      { cwd: repoRoot, ipc: true, nodeArgs: ['--expose-gc'], files },
+    );
+    await waitMsg(child, (m) => m?.ready !== undefined, 15_000, 'raw ws ready');
+    return {
+      child,
+      wsUrl: `ws://127.0.0.1:${o.port}/`,
       heap: async () => (await rpc(child, { cmd: 'stats' }, (m) => m?.stats, 10_000, 's')).stats,
     };
   }
@@ -191,7 +204,7 @@ async function measure(o, kind, env, recheck) {
         ),
       );
       const sent = nowUs();
-      if (kind === 'bancada') {
+      if (kind === 'bancada' || kind === 'ws-raw') {
         await rpc(
           server.child,
           { cmd: 'publish', room: '*', data: { bcast: seq } },
@@ -248,10 +261,11 @@ async function measure(o, kind, env, recheck) {
       rssAfter: after.rss,
       rssPerConnKB: +((after.rss - before.rss) / open / 1024).toFixed(2),
       heapPerConnKB: +((after.heap - before.heap) / open / 1024).toFixed(2),
-      heartbeatMs: kind === 'bancada' ? o.heartbeatMs : 25_000,
+      heartbeatMs: kind === 'sio-redis' ? 25_000 : o.heartbeatMs,
       idleCpuPct: +idleCpuPct.toFixed(2),
-      // Ours: one timer pings every connection at once, so the window holds whole rounds.
-      ...(kind === 'bancada'
+      // Ours and the bare ws server: one timer pings every connection at once, so the window
+      // holds whole rounds.
+      ...(kind !== 'sio-redis'
         ? (() => {
             const perRoundMs = (idleCpuPct / 100) * o.heartbeatMs;
             return {
