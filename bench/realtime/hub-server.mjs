@@ -11,7 +11,12 @@
 //          application's does (local clients at once, the other instance through Redis), as
 //          socket.io's publisher goes through a socket.io server.
 //   GET /stats   hub.stats() plus memory, as JSON.
-// IPC (when forked): {cmd:'gc'} -> {gcDone:true}; {cmd:'stats'} -> {stats}; sends {ready} once
+//   GET /events  hub.sse() (rooms from ?room=), with --sse.
+// Options: --auth (an authenticate that admits everyone as one shared principal, instead of
+// authenticate: false), --recheck (with --auth: the session re-check on, every 60 s, so each
+// connection keeps what it needs of its request), --write-delay-ms.
+// IPC (when forked): {cmd:'gc'} -> {gcDone:true}; {cmd:'stats'} -> {stats};
+// {cmd:'publish', room, data} -> {published:true} (room '*': hub.broadcast); sends {ready} once
 // listening and subscribed. Exits by itself after --max-life seconds (default 1800), when its
 // parent goes away (IPC), or on SIGTERM/SIGINT (after hub.close(), at most 5 s).
 import { createServer } from 'node:http';
@@ -27,6 +32,10 @@ const { values: args } = parseArgs({
     id: { type: 'string' },
     'heartbeat-ms': { type: 'string', default: '30000' },
     'max-life': { type: 'string', default: '1800' },
+    'write-delay-ms': { type: 'string', default: '0' },
+    auth: { type: 'boolean', default: false },
+    recheck: { type: 'boolean', default: false },
+    sse: { type: 'boolean', default: false },
   },
 });
 const port = Number(args.port);
@@ -38,8 +47,12 @@ const logged = [];
 const keep = (level) => (message) => {
   if (logged.length < 50) logged.push(`${level}: ${message}`);
 };
+// One principal for everyone: what a connection costs, not what a user object costs.
+const PRINCIPAL = Object.freeze({ id: 'bench' });
 const hub = createHub({
-  authenticate: false,
+  authenticate: args.auth ? async () => PRINCIPAL : false,
+  reauthenticateMs: args.auth && args.recheck ? 60_000 : false,
+  writeDelayMs: Number(args['write-delay-ms']),
   authorize: () => true,
   redis: args.redis,
   instanceId: args.id ?? `bench-${port}`,
@@ -50,7 +63,12 @@ const hub = createHub({
 
 let publishes = 0;
 let badPublishes = 0;
+const sse = args.sse ? hub.sse() : undefined;
 const server = createServer((req, res) => {
+  if (sse && req.method === 'GET' && req.url?.startsWith('/events?')) {
+    sse(req, res);
+    return;
+  }
   if (req.method === 'GET' && req.url === '/stats') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats()));
     return;
@@ -116,6 +134,12 @@ process.on('message', (m) => {
     globalThis.gc?.();
     process.send({ gcDone: true, gc: typeof globalThis.gc === 'function' });
   } else if (m?.cmd === 'stats') process.send({ stats: stats() });
+  else if (m?.cmd === 'publish') {
+    const event = { eventType: 'msg', payload: m.data };
+    if (m.room === '*') hub.broadcast(event);
+    else hub.publish(String(m.room), event);
+    process.send({ published: true });
+  }
 });
 process.on('disconnect', () => process.exit(0)); // parent gone
 

@@ -6,19 +6,23 @@
 //   npm run bench -- realtime                  # about 13 minutes on 2 cores
 //   npm run bench -- realtime --quick          # a smoke run, about 2 minutes
 //   node bench/realtime/run.mjs --reps=1 --rates=25,100 --no-idle
+//   node bench/realtime/run.mjs --curve           # saturation curve, about 18 minutes
 //
 // Options take the --name=value form (bench/index.mjs treats a bare word as a suite name):
 //   --reps=2  --rates=10,25,50,75,100  --duration=10  --clients=1000  --idle-clients=5000
 //   --no-idle  --no-redis-pub (skips the extra "ours, events PUBLISHed into Redis by another
 //   service" variant)
 //   --redis-port=6391 (first port tried for the private redis-server)  --hub-port=7600
-//   --report=<results .jsonl>  only re-render its .md (summary, goals, harness tables)
+//   --curve  the saturation curve: --rates=50,100,200,300,400 --reps=2, no idle test and no
+//   PUBLISHed-into-Redis variant (the rates and repetitions can still be given)
+//   --write-delay-ms=N  adds "bancada-delay": our hub with writeDelayMs N, beside the default 0
+//   --report=<results .jsonl>  only re-render its .md (summary, goals, harness tables, plot)
 // Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers).
 //
 // It starts its own redis-server (on a free port, never 6379) and its own hub processes, bounds
 // every step with a time limit, and stops all it started. Results: bench/realtime/results/
 // realtime-<stamp>.jsonl (one line per run, the harness's own line plus our fields) and .md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
@@ -29,17 +33,25 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
+import { curveSvg } from './curve-plot.mjs';
+import {
+  killAllNow,
+  portAnswers,
+  rpc,
+  sleep,
+  spawnNode,
+  startRedis,
+  stopChild,
+  ULIMIT,
+  waitMsg,
+} from './processes.mjs';
 import { summarize } from './summary.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
-const ULIMIT = 'ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** md5 of the built hub the servers load, so a rebuild during a sitting would show. */
 function hubBuildHash() {
@@ -81,6 +93,9 @@ function options(args) {
     return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : true;
   };
   const quick = !!get('quick', false);
+  // The saturation curve: R from 50 until every hub falls over, two repetitions interleaved,
+  // fan-out only (a table and an SVG plot beside the results).
+  const curve = !!get('curve', false);
   const list = (s) =>
     String(s)
       .split(',')
@@ -88,139 +103,23 @@ function options(args) {
       .filter((x) => x > 0);
   return {
     quick,
+    curve,
     reps: Number(get('reps', quick ? 1 : 2)),
-    rates: list(get('rates', quick ? '25,100' : '10,25,50,75,100')),
+    rates: list(get('rates', curve ? '50,100,200,300,400' : quick ? '25,100' : '10,25,50,75,100')),
     duration: Number(get('duration', quick ? 5 : 10)),
     clients: Number(get('clients', 1000)),
     idleClients: Number(get('idle-clients', quick ? 1000 : 5000)),
-    idle: !get('no-idle', false),
-    withRedisPub: !get('no-redis-pub', false),
+    idle: !curve && !get('no-idle', false),
+    withRedisPub: !curve && !get('no-redis-pub', false),
     redisPort: Number(get('redis-port', 6391)),
     hubPort: Number(get('hub-port', 7600)),
+    writeDelayMs: Number(get('write-delay-ms', 0)),
     drain: 5,
   };
 }
 
-// ---- processes we start, and how they all end ----------------------------------------------
-const started = new Set();
-function track(child) {
-  started.add(child);
-  child.once('exit', () => started.delete(child));
-  return child;
-}
-async function stopChild(child, signal = 'SIGTERM', graceMs = 6000) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  if (await Promise.race([gone.then(() => true), sleep(graceMs).then(() => false)])) return;
-  child.kill('SIGKILL');
-  await Promise.race([gone, sleep(2000)]);
-}
-/** Last resort (exit, signal, time limit): SIGTERM to whatever we started and is still up. */
-function killAllNow() {
-  for (const child of started) {
-    try {
-      child.kill('SIGTERM');
-    } catch {}
-  }
-}
-
-/** Runs `node <script> ...` with the raised fd limit; the pid is node's own (sh execs it). */
-function spawnNode(script, scriptArgs, { cwd, ipc = false, nodeArgs = [] }) {
-  return track(
-    spawn(
-      'sh',
-      ['-c', `${ULIMIT}exec "$0" "$@"`, process.execPath, ...nodeArgs, script, ...scriptArgs],
-      {
-        cwd,
-        stdio: ['ignore', 'pipe', 'inherit', ...(ipc ? ['ipc'] : [])],
-      },
-    ),
-  );
-}
-
-function portAnswers(port) {
-  return new Promise((res) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const done = (v) => {
-      s.destroy();
-      res(v);
-    };
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-    s.setTimeout(500, () => done(false));
-  });
-}
-
-function waitMsg(child, pred, ms, what) {
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => {
-      child.off('message', on);
-      rej(new Error(`timeout waiting for ${what}`));
-    }, ms);
-    const on = (m) => {
-      if (pred(m)) {
-        clearTimeout(t);
-        child.off('message', on);
-        res(m);
-      }
-    };
-    child.on('message', on);
-  });
-}
-const rpc = (child, msg, pred, ms, what) => {
-  const p = waitMsg(child, pred, ms, what);
-  child.send(msg);
-  return p;
-};
-
-// ---- Redis of our own ----------------------------------------------------------------------
-/**
- * A private redis-server on the first free port from `firstPort` (never 6379). It runs under a
- * small sh watchdog that stops it when we stop the watchdog, when this process is gone, or
- * after `limitS` seconds, whichever comes first.
- */
-async function startRedis(firstPort, limitS) {
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error('redis-server is not installed (Debian: apt-get install redis-server)');
-  }
-  const watchdog =
-    'redis-server "$@" & r=$!; trap \'kill $r 2>/dev/null; wait $r; exit 0\' TERM INT; i=0; ' +
-    `while [ $i -lt ${Math.ceil(limitS)} ] && kill -0 ${process.pid} 2>/dev/null && kill -0 $r 2>/dev/null; ` +
-    'do sleep 1; i=$((i+1)); done; kill $r 2>/dev/null; wait $r';
-  for (let port = firstPort; port < firstPort + 20; port++) {
-    if (port === 6379 || (await portAnswers(port))) continue;
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ];
-    const child = track(
-      spawn('sh', ['-c', watchdog, 'sh', ...args], { stdio: ['ignore', 'ignore', 'inherit'] }),
-    );
-    for (let i = 0; i < 50 && child.exitCode === null; i++) {
-      if (await portAnswers(port)) {
-        const url = `redis://127.0.0.1:${port}`;
-        const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        await r.connect();
-        const pid = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1]);
-        r.disconnect();
-        return { child, port, url, pid };
-      }
-      await sleep(100);
-    }
-    await stopChild(child);
-  }
-  throw new Error(`no free port for redis-server in ${firstPort}..${firstPort + 19}`);
-}
-
 // ---- our hub: two fresh processes per measurement ------------------------------------------
-async function startHubs(o, redisUrl) {
+async function startHubs(o, redisUrl, extra = []) {
   const ports = [o.hubPort, o.hubPort + 1];
   for (const port of ports) {
     if (await portAnswers(port)) throw new Error(`port ${port} is in use (--hub-port=...)`);
@@ -228,7 +127,17 @@ async function startHubs(o, redisUrl) {
   const servers = ports.map((port, i) =>
     spawnNode(
       join(here, 'hub-server.mjs'),
-      ['--port', String(port), '--redis', redisUrl, '--id', `bench-${i + 1}`, '--max-life', '900'],
+      [
+        '--port',
+        String(port),
+        '--redis',
+        redisUrl,
+        '--id',
+        `bench-${i + 1}`,
+        '--max-life',
+        '900',
+        ...extra,
+      ],
       { cwd: repoRoot, ipc: true, nodeArgs: ['--expose-gc'] },
     ),
   );
@@ -306,7 +215,9 @@ function fanoutArgs(o, hub, hubs, env) {
     String(env.redisPid),
     ...load,
   ];
-  if (hub === 'bancada') return [...common, '--pub-url', `ws://127.0.0.1:${hubs.ports[0]}/pub`];
+  if (hub === 'bancada' || hub === 'bancada-delay') {
+    return [...common, '--pub-url', `ws://127.0.0.1:${hubs.ports[0]}/pub`];
+  }
   // bancada-redispub: another service PUBLISHes envelopes straight to the room's channel.
   return [
     ...common,
@@ -338,7 +249,15 @@ async function measure(o, env, hub, extra) {
   const cpu0 = cpuSample(env.redisPid);
   const build = isOurs ? hubBuildHash() : undefined;
   try {
-    if (isOurs) hubs = await startHubs(o, env.redisUrl);
+    // bancada-recheck: an authenticate and the session re-check on, so that each connection
+    // keeps what the re-check reads of its request (its cost per idle connection).
+    if (isOurs) {
+      const flags = {
+        'bancada-recheck': ['--auth', '--recheck'],
+        'bancada-delay': ['--write-delay-ms', String(o.writeDelayMs)],
+      }[hub];
+      hubs = await startHubs(o, env.redisUrl, flags);
+    }
     let args;
     if (idle) {
       args = isOurs
@@ -429,6 +348,8 @@ const pubPathOf = (hub) =>
     bancada:
       'publisher -> ws /pub on instance 1 -> hub.publish() (local at once, instance 2 via Redis)',
     'bancada-gc': '-',
+    'bancada-recheck': '-',
+    'bancada-delay': 'as bancada, the hub with writeDelayMs',
     'bancada-redispub':
       'publisher PUBLISHes the envelope to ws:room:r1; both instances deliver from Redis',
     'sio-redis':
@@ -487,8 +408,9 @@ export async function run(args = []) {
     'sio-redis',
     'ws-redis',
     ...(o.withRedisPub ? ['bancada-redispub'] : []),
+    ...(o.writeDelayMs > 0 ? ['bancada-delay'] : []),
   ];
-  const hubsIdle = ['bancada', 'bancada-gc', 'sio-redis', 'ws-redis'];
+  const hubsIdle = ['bancada', 'bancada-recheck', 'bancada-gc', 'sio-redis', 'ws-redis'];
   const runs = o.reps * (o.rates.length * hubsFan.length + (o.idle ? hubsIdle.length : 0));
   const limitS = runs * (o.duration + o.drain + 90) + 600;
   const hard = setTimeout(() => {
@@ -593,12 +515,16 @@ function writeReport(out, harnessDir, minutes) {
     .map((l) => JSON.parse(l))
     .find((r) => r.mode === 'meta');
   const summary = summarize(text);
+  const svg = curveSvg(text);
+  const plot = out.replace(/\.jsonl$/, '.svg');
+  if (svg !== undefined) writeFileSync(plot, svg);
   const md = [
     `# Realtime fan-out, ${(meta?.time ?? new Date().toISOString()).slice(0, 10)}` +
       (minutes ? ` (${minutes.toFixed(1)} min)` : ''),
     '',
     summary,
     '',
+    ...(svg === undefined ? [] : [`![deliveries/s and p99 against R](${basename(plot)})`, '']),
     '## Harness tables (report.mjs --compact)',
     '',
     report(['--compact']),

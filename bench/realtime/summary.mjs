@@ -7,11 +7,21 @@ import { pathToFileURL } from 'node:url';
 const NAMES = {
   bancada: '@bancada/realtime',
   'bancada-gc': '@bancada/realtime, GC forced as for the built-ins',
+  'bancada-recheck': '@bancada/realtime, session re-check on',
+  'bancada-delay': '@bancada/realtime, writeDelayMs',
   'bancada-redispub': '@bancada/realtime, PUBLISHed into Redis',
   'sio-redis': 'socket.io + redis-adapter',
   'ws-redis': 'raw ws + Redis',
 };
-const ORDER = ['bancada', 'sio-redis', 'ws-redis', 'bancada-redispub', 'bancada-gc'];
+const ORDER = [
+  'bancada',
+  'sio-redis',
+  'ws-redis',
+  'bancada-redispub',
+  'bancada-delay',
+  'bancada-recheck',
+  'bancada-gc',
+];
 const P99_LIMIT_MS = 250;
 
 const f = (x, d = 1) =>
@@ -97,9 +107,9 @@ export function summarize(text) {
   const main = ['bancada', 'sio-redis', 'ws-redis'];
   if (main.every((h) => hubs.includes(h))) {
     const cpu = (hub, rate) => mean(runsOf(hub, rate).map((r) => r.cpuUsPerDelivery.servers));
-    // Compare cost where nobody is saturated: every run of all three delivered 100%.
-    const calm = rates.filter((rate) =>
-      main.every((h) => runsOf(h, rate).every((r) => r.delivered >= r.expected)),
+    // Issue 16: from R=50 up to saturation, every rate at which ours delivered everything.
+    const judged = rates.filter(
+      (rate) => rate >= 50 && runsOf('bancada', rate).every((r) => r.delivered >= r.expected),
     );
     const perRate = rates
       .map(
@@ -107,17 +117,25 @@ export function summarize(text) {
           `R=${rate}: ${ratio(cpu('bancada', rate), cpu('sio-redis', rate))} / ${ratio(cpu('bancada', rate), cpu('ws-redis', rate))}`,
       )
       .join('; ');
-    if (calm.length) {
-      const avg = (hub) => mean(calm.map((rate) => cpu(hub, rate)));
-      const [o, s, w] = main.map(avg);
+    const worst = (peer) =>
+      Math.max(...judged.map((rate) => cpu('bancada', rate) / cpu(peer, rate)));
+    if (judged.length) {
+      const [ws, ww] = [worst('sio-redis'), worst('ws-redis')];
       goals.push(
-        `| server CPU per delivery at most 0.6x socket.io-redis's | ${f(o, 1)} vs ${f(s, 1)} µs = **${ratio(o, s)}** (mean over R=${calm.join(', ')}, where all three delivered 100%) | ${o / s <= 0.6 ? 'met' : 'missed'} |`,
-        `| ... and within 1.15x of the raw ws + Redis loop | ${f(o, 1)} vs ${f(w, 1)} µs = **${ratio(o, w)}** | ${o / w <= 1.15 ? 'met' : 'missed'} |`,
+        `| server CPU per delivery at most 0.6x socket.io-redis's at every rate from 50 to saturation | worst **${ws.toFixed(2)}x** (R=${judged.join(', ')}) | ${ws <= 0.6 ? 'met' : 'missed'} |`,
+        `| ... and at most 0.85x the raw ws + Redis loop's | worst **${ww.toFixed(2)}x** | ${ww <= 0.85 ? 'met' : 'missed'} |`,
         `| (per rate, vs socket.io / vs raw ws) | ${perRate} | |`,
       );
     } else {
       goals.push(
-        `| server CPU per delivery | no rate where all three delivered 100%; per rate vs socket.io / vs raw ws: ${perRate} | - |`,
+        `| server CPU per delivery | no rate from 50 where ours delivered 100%: ${perRate} | - |`,
+      );
+    }
+    if (rates.includes(200)) {
+      const dps = (hub) => mean(runsOf(hub, 200).map((r) => r.deliveriesPerSec));
+      const r200 = dps('bancada') / dps('sio-redis');
+      goals.push(
+        `| at R=200, deliveries/s at least 1.3x socket.io-redis's | ${k(Math.round(dps('bancada')))} vs ${k(Math.round(dps('sio-redis')))} = **${r200.toFixed(2)}x** | ${r200 >= 1.3 ? 'met' : 'missed'} |`,
       );
     }
     const best = (hub) => {
@@ -137,8 +155,9 @@ export function summarize(text) {
     const r = bs > 0 ? bo / bs : Number.POSITIVE_INFINITY;
     const bound =
       bo === top ? ' (ours held the highest rate tried, so the true ratio may be higher)' : '';
+    const everyRep = reps.every((rep) => bestIn('bancada', rep) >= 2 * bestIn('sio-redis', rep));
     goals.push(
-      `| highest rate held (100% delivered, p99 < ${P99_LIMIT_MS} ms, every repetition) at least 1.5x socket.io-redis's | ours ${bo}, socket.io-redis ${bs}, raw ws ${bw} msg/s = **${bs > 0 ? `${r.toFixed(2)}x` : 'n/a'}**${bound} | ${r >= 1.5 ? 'met' : bo === top && bs === top ? 'not measurable: both held the top rate' : 'missed'} |`,
+      `| highest rate held (100% delivered, p99 < ${P99_LIMIT_MS} ms) at least 2x socket.io-redis's in every repetition | held in all: ours ${bo}, socket.io-redis ${bs}, raw ws ${bw} msg/s = **${bs > 0 ? `${r.toFixed(2)}x` : 'n/a'}**${bound} | ${everyRep ? 'met' : bo === top && bs === top ? 'not measurable: both held the top rate' : 'missed'} |`,
       `| (highest rate held in each repetition) | ${perRep} | |`,
     );
   }
@@ -150,6 +169,12 @@ export function summarize(text) {
     const o = idleOf('bancada');
     const s = idleOf('sio-redis');
     const g = idleOf('bancada-gc');
+    const c = idleOf('bancada-recheck');
+    if (c !== undefined) {
+      goals.push(
+        `| RSS per idle connection at most 0.45x socket.io-redis's with the re-check on | ${f(c, 2)} vs ${f(s, 2)} KB = **${ratio(c, s)}** | ${c / s <= 0.45 ? 'met' : 'missed'} |`,
+      );
+    }
     const w = idleOf('ws-redis');
     goals.push(
       `| RSS per idle connection at most half of socket.io-redis's | ${f(o, 2)} vs ${f(s, 2)} KB = **${ratio(o, s)}**` +

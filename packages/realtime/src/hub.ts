@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ThrottledLog } from '@bancada/internal';
 import { EVERYONE } from '@bancada/internal/wire';
 import { Admission } from './admission/admission.js';
+import { keepForRecheck } from './admission/kept-request.js';
 import { SseDoor, type SseOptions } from './admission/sse-door.js';
 import { type AttachOptions, WebSocketDoor } from './admission/websocket-door.js';
 import { RedisBus } from './bus/redis-bus.js';
@@ -10,10 +11,12 @@ import { HubCounters } from './counters.js';
 import { EnvelopeMaker } from './envelopes.js';
 import { HubClosedError } from './errors.js';
 import { Identity } from './identity.js';
+import { reportBuffers } from './members/buffered.js';
 import type { Member } from './members/member.js';
 import { Members } from './members/members.js';
 import { RoomAccess } from './members/room-access.js';
 import { Roomless } from './members/roomless.js';
+import { WriteBatch } from './members/write-batch.js';
 import type { WsMemberHost } from './members/ws-member.js';
 import { type HubMetrics, registerHubMetrics } from './metrics.js';
 import { checkFanout, type ResolvedHubOptions } from './options.js';
@@ -102,7 +105,13 @@ export class Hub {
             HISTORY_TIMEOUT_MS,
           )
         : undefined;
-    this.metrics = o.registry ? registerHubMetrics(o.registry, () => this.stats()) : undefined;
+    this.metrics = o.registry
+      ? registerHubMetrics(
+          o.registry,
+          () => this.stats(),
+          () => reportBuffers(this.members.everyone, o.maxBufferedBytes),
+        )
+      : undefined;
     this.sync = new RoomSync({
       instanceId: o.instanceId,
       members: this.members,
@@ -120,6 +129,7 @@ export class Hub {
     // Each attached path and SSE handler adds its format to these.
     const host: Omit<WsMemberHost, 'format'> = {
       maxBufferedBytes: o.maxBufferedBytes,
+      batch: new WriteBatch(o.writeDelayMs),
       maxBadMessages: o.maxBadMessages,
       join: (member, principal, room) => access.join(member, principal, room),
       leave: (member, room) => access.leave(member, room),
@@ -146,9 +156,9 @@ export class Hub {
       host,
       access,
       log: this.log,
-      // The request is kept only when it will be read again.
+      // What the re-check reads of the request is kept, and only when it will be read again.
       identityOf: (principal: Principal, req: IncomingMessage) =>
-        new Identity(principal, recheck ? req : undefined),
+        new Identity(principal, recheck ? keepForRecheck(req) : undefined),
       draining: () => this.draining !== undefined,
       retryAfterMs: () => this.retryAfterMs(),
     };

@@ -17,7 +17,10 @@ export class Identity {
 
   constructor(
     public principal: Principal,
-    /** The upgrade or SSE request; undefined when nothing is re-checked. */
+    /**
+     * What the re-check reads of the upgrade or SSE request (`keepForRecheck`), not the
+     * request itself; undefined when nothing is re-checked.
+     */
     readonly request: IncomingMessage | undefined,
   ) {}
 }

@@ -1,6 +1,7 @@
 import { claimRegistry, scrapedFrom } from '@bancada/internal';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { RealtimeOptionError } from './errors.js';
+import type { BufferReport } from './members/buffered.js';
 import type { HubStats } from './types.js';
 
 /** What the hub reports to while it runs. */
@@ -26,13 +27,24 @@ const NAMES = [
   'bancada_realtime_roomless_connections',
   'bancada_realtime_degraded',
   'bancada_realtime_broadcast_latency_seconds',
+  'bancada_realtime_buffered_bytes',
+  'bancada_realtime_slow_connections',
+];
+
+/** Unsent bytes per connection: 0 (nothing waits) up to past the default maxBufferedBytes. */
+const BUFFERED_BUCKETS = [
+  0, 1024, 8192, 65_536, 262_144, 524_288, 1_048_576, 4_194_304, 16_777_216,
 ];
 
 /**
  * `bancada_realtime_*` metrics. Counters are read from `hub.stats()` at scrape time, so
  * delivering an event to a thousand sockets bumps a plain number, not a thousand metrics.
  */
-export function registerHubMetrics(registry: Registry, stats: () => HubStats): HubMetrics {
+export function registerHubMetrics(
+  registry: Registry,
+  stats: () => HubStats,
+  buffers: () => BufferReport,
+): HubMetrics {
   const release = claimRegistry(registry, 'hub', undefined, (m) => new RealtimeOptionError(m));
   const { counter, gauge } = scrapedFrom(registry, stats);
   new Gauge({
@@ -116,6 +128,38 @@ export function registerHubMetrics(registry: Registry, stats: () => HubStats): H
     help: "From an event's timestamp to its write on the last local socket of its room.",
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
+  });
+  // Both read one walk over the connections per scrape (a scrape collects every metric in
+  // one go): the walk is kept until the scrape's turn is over.
+  let report: BufferReport | undefined;
+  const walk = () => {
+    if (report === undefined) {
+      report = buffers();
+      process.nextTick(() => {
+        report = undefined;
+      });
+    }
+    return report;
+  };
+  new Histogram({
+    name: 'bancada_realtime_buffered_bytes',
+    help:
+      'Unsent bytes per connection at the last scrape (every connection, or an even sample ' +
+      'of 10,000): a slow client shows here before maxBufferedBytes closes it.',
+    buckets: BUFFERED_BUCKETS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const bytes of walk().sample) this.observe(bytes);
+    },
+  });
+  new Gauge({
+    name: 'bancada_realtime_slow_connections',
+    help: 'Connections with more than half of maxBufferedBytes unsent.',
+    registers: [registry],
+    collect() {
+      this.set(walk().aboveHalf);
+    },
   });
   return {
     observeLatency: (seconds) => latency.observe(Math.max(0, seconds)),

@@ -32,7 +32,9 @@ export interface HubOptions {
    * interval): a connection whose session ended (logout, expiry) is closed (WebSocket 4401,
    * SSE ended), and one whose principal may no longer be in one of its rooms too (4403), on
    * every instance. A check that fails (the store is down) keeps the connection. `false`: only at
-   * connect time (the request is then not kept either).
+   * connect time (the request is then not kept either). The check reads what each connection
+   * keeps of its request: its URL, its socket's addresses and its headers but for the
+   * handshake's own and those a browser sends about itself (`User-Agent`, `Accept-*`, ...).
    * @default 60_000
    */
   reauthenticateMs?: number | false;
@@ -83,6 +85,15 @@ export interface HubOptions {
    * @default 1_048_576
    */
   maxBufferedBytes?: number;
+  /**
+   * How long a connection's events may wait to go out together with the ones after them.
+   * Events for one client produced in the same turn of the event loop always go out in one
+   * write (each still its own WebSocket message or SSE event); a delay gathers more of
+   * them for rooms with many events a second, at the cost of up to this much latency
+   * (Centrifugo's `write_delay`). 0: the same turn only. At most 1000.
+   * @default 0
+   */
+  writeDelayMs?: number;
   /**
    * Rooms one connection may be in.
    * @default 100
@@ -165,6 +176,7 @@ export interface ResolvedHubOptions {
   heartbeatMs: number;
   maxPayloadBytes: number;
   maxBufferedBytes: number;
+  writeDelayMs: number;
   maxRoomsPerConnection: number;
   maxBadMessages: number;
   fanout: FanoutMode;
@@ -203,6 +215,7 @@ export function resolveOptions(
     heartbeatMs: options.heartbeatMs ?? 30_000,
     maxPayloadBytes: options.maxPayloadBytes ?? 64 * 1024,
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    writeDelayMs: options.writeDelayMs ?? 0,
     maxRoomsPerConnection: options.maxRoomsPerConnection ?? 100,
     maxBadMessages: options.maxBadMessages ?? 10,
     fanout: options.fanout ?? ((env.BANCADA_FANOUT || 'on') as FanoutMode),
@@ -279,6 +292,11 @@ function validate(o: ResolvedHubOptions, given: HubOptions): void {
     'maxRoomsPerConnection',
     'maxInFlightPublishes',
   ]);
+  if (!Number.isInteger(o.writeDelayMs) || o.writeDelayMs < 0 || o.writeDelayMs > 1000) {
+    throw new RealtimeOptionError(
+      `writeDelayMs must be a whole number of milliseconds from 0 to 1000, got ${o.writeDelayMs}`,
+    );
+  }
   if (!Number.isInteger(o.maxBadMessages) || o.maxBadMessages < 0) {
     throw new RealtimeOptionError(`maxBadMessages must be a whole number, got ${o.maxBadMessages}`);
   }

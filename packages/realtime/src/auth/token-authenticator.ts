@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isKeptRequest } from '../admission/kept-request.js';
 import type { Authenticate, Principal } from '../types.js';
 import {
   loadJose,
@@ -42,20 +43,26 @@ export interface TokenAuthenticatorOptions {
 export function tokenAuthenticator(options: TokenAuthenticatorOptions): Authenticate {
   const key = resolveTokenKey(options, 'verify', 'tokenAuthenticator');
   const read = tokenReader(options.from ?? 'query');
-  // Keyed by the request, which the hub keeps as long as the connection lives.
+  // Keyed by the request: a check of a connection that keeps it gets what it was admitted as.
   const admitted = new WeakMap<IncomingMessage, Principal>();
   return async (req) => {
     const known = admitted.get(req);
     if (known !== undefined) return known;
     const token = read(req);
     if (token === undefined) return null;
-    const principal = await verify(token, key);
+    // The hub's later checks are given what the connection kept of its request, not the
+    // request itself: its token was valid when it opened, so it outlives its expiry there.
+    const principal = await verify(token, key, isKeptRequest(req));
     if (principal !== null) admitted.set(req, principal);
     return principal;
   };
 }
 
-async function verify(token: string, key: TokenKey): Promise<Principal | null> {
+async function verify(
+  token: string,
+  key: TokenKey,
+  outlivesExpiry: boolean,
+): Promise<Principal | null> {
   const { jwtVerify, errors } = await loadJose();
   try {
     const { payload } = await jwtVerify(token, key.key, {
@@ -63,13 +70,19 @@ async function verify(token: string, key: TokenKey): Promise<Principal | null> {
       audience: key.audience,
       requiredClaims: ['exp'],
     });
-    const principal: Record<string, unknown> = { ...payload };
-    for (const claim of TOKEN_CLAIMS) delete principal[claim];
-    return principal;
+    return principalOf(payload);
   } catch (error) {
+    // jose checks the expiry last, after the signature and every other claim.
+    if (outlivesExpiry && error instanceof errors.JWTExpired) return principalOf(error.payload);
     // A bad token is nobody. Anything else (a key that does not suit the algorithm) is a
     // fault of the set-up: thrown, so the hub answers 503 and logs it.
     if (error instanceof errors.JOSEError) return null;
     throw error;
   }
+}
+
+function principalOf(payload: object): Principal {
+  const principal: Record<string, unknown> = { ...payload };
+  for (const claim of TOKEN_CLAIMS) delete principal[claim];
+  return principal;
 }

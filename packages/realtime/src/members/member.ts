@@ -2,6 +2,7 @@ import type { PathFormat } from '../formats/path-format.js';
 import type { Identity } from '../identity.js';
 import type { Outgoing } from './outgoing.js';
 import type { ReplayHolds } from './replay-holds.js';
+import type { WriteBatch } from './write-batch.js';
 
 /** Why a client is sent away: the server restarts, its session ended, or a room is no longer its. */
 export type AwayReason = 'restart' | 'session-ended' | 'no-longer-allowed';
@@ -21,6 +22,8 @@ export interface Member {
    * its path's format skips the event.
    */
   write(event: Outgoing): boolean;
+  /** Bytes written to the connection that its client has not taken yet (held back ones too). */
+  readonly bufferedBytes: number;
   /** Tells the client that events of the room were lost: it should reload what it shows. */
   sendGap(room: string): void;
   /** Called every heartbeat: lets go of a client that stopped answering or reading. */
@@ -37,6 +40,8 @@ export interface Member {
  */
 export interface MemberHost {
   readonly maxBufferedBytes: number;
+  /** Gathers each member's writes of a turn (or of the write delay) into one. */
+  readonly batch: WriteBatch;
   /** How the member's path speaks: events, notices, requests. */
   readonly format: PathFormat;
   /** The member is gone (any way): leave every room, give its slot back. */

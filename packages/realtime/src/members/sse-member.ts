@@ -4,6 +4,16 @@ import type { Identity } from '../identity.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
 import { ReplayHolds } from './replay-holds.js';
+import { type Batched, MAX_BATCH_BYTES } from './write-batch.js';
+
+const ignore = () => {};
+
+/** As for WebSocket members: one shared listener that finds its member on the response. */
+const MEMBER = Symbol('bancada.sseMember');
+type OwnedResponse = ServerResponse & { [MEMBER]: SseMember };
+function onClose(this: OwnedResponse): void {
+  this[MEMBER].closed();
+}
 
 /** Heartbeats across which a stream's unsent bytes may sit before its peer counts as gone. */
 const STUCK_BEATS = 2;
@@ -13,7 +23,7 @@ const STUCK_BEATS = 2;
  * line as heartbeat (it also lets the server notice a dead peer), `retry:` to steer the
  * browser's reconnect.
  */
-export class SseMember implements Member {
+export class SseMember implements Member, Batched {
   readonly transport = 'sse' as const;
   readonly rooms = new Set<string>();
   private replayHolds: ReplayHolds | undefined;
@@ -22,6 +32,8 @@ export class SseMember implements Member {
   /** Bytes still unsent at the last heartbeat, and heartbeats since which none went out. */
   private unsentAtLastBeat = 0;
   private stuckBeats = 0;
+  /** Messages held back until the batch flushes: one `res.write` (one chunk) per turn. */
+  private pending = '';
 
   constructor(
     private readonly res: ServerResponse,
@@ -29,8 +41,14 @@ export class SseMember implements Member {
     readonly identity: Identity,
     readonly releaseSlot: () => void,
   ) {
-    res.once('close', () => this.left());
-    res.on('error', () => {});
+    (res as OwnedResponse)[MEMBER] = this;
+    res.on('close', onClose); // comes once; `once` would cost a wrapper per connection
+    res.on('error', ignore);
+  }
+
+  /** The stream closed, any way. (Called by the response's shared listener.) */
+  closed(): void {
+    this.left();
   }
 
   /** Made on the first resume: most connections never need one. */
@@ -48,7 +66,7 @@ export class SseMember implements Member {
     const encoded = event.in(this.host.format);
     if (encoded === null) return false;
     if (this.res.writableLength > this.host.maxBufferedBytes) this.judgeAfterThisTick();
-    this.res.write(encoded.sseMessage);
+    this.hold(encoded.sseMessage);
     return true;
   }
 
@@ -58,9 +76,21 @@ export class SseMember implements Member {
     const text = this.host.format.notice(gap);
     if (text === undefined) return;
     // The hub's notices are named (`event: gap`); an app's own are plain messages, as its events.
-    this.res.write(
+    this.hold(
       this.host.format.hubNotices ? sseMessage(gap.type, text) : sseDataMessage(undefined, text),
     );
+  }
+
+  get bufferedBytes(): number {
+    return this.res.writableLength + this.pending.length;
+  }
+
+  /** Writes the messages held back, in one piece. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const text = this.pending;
+    this.pending = '';
+    if (this.open) this.res.write(text);
   }
 
   /**
@@ -83,10 +113,18 @@ export class SseMember implements Member {
   /** Ends the stream, telling the browser when to reconnect (its reconnect is checked anew). */
   sendAway(_reason: AwayReason, retryAfterMs: number): Promise<void> {
     if (this.open) {
+      this.flush();
       this.res.end(`retry: ${Math.round(retryAfterMs)}\n\n`);
       this.left();
     }
     return Promise.resolve();
+  }
+
+  /** Keeps a message for the batch's flush; a batch that reaches MAX_BATCH_BYTES goes at once. */
+  private hold(message: string): void {
+    if (this.pending.length === 0) this.host.batch.add(this);
+    this.pending += message;
+    if (this.pending.length >= MAX_BATCH_BYTES) this.flush();
   }
 
   /**
@@ -113,6 +151,7 @@ export class SseMember implements Member {
   private left(): void {
     if (!this.open) return;
     this.open = false;
+    this.pending = ''; // nobody to write it to
     this.host.gone(this);
   }
 }

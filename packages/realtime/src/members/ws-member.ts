@@ -12,6 +12,7 @@ import type { Principal } from '../types.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
 import { ReplayHolds } from './replay-holds.js';
+import { type Batched, MAX_BATCH_BYTES } from './write-batch.js';
 
 /** What a WebSocket client asks of the hub: its rooms. */
 export interface WsMemberHost extends MemberHost {
@@ -33,6 +34,26 @@ interface WsInternals {
 
 const ignore = () => {};
 
+/** An empty ping, as a server sends it (unmasked): the same bytes for every socket. */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
+/**
+ * Each socket's listeners are these shared functions, which find their member on the socket
+ * (an EventEmitter calls a listener with the emitter as `this`), rather than closures made
+ * per connection: three fewer objects for each of many thousand idle connections.
+ */
+const MEMBER = Symbol('bancada.wsMember');
+type OwnedSocket = WebSocket & { [MEMBER]: WsMember };
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  void (this as OwnedSocket)[MEMBER].received(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  (this as OwnedSocket)[MEMBER].answered();
+}
+function onClose(this: WebSocket): void {
+  (this as OwnedSocket)[MEMBER].closed();
+}
+
 const AWAY: Record<Exclude<AwayReason, 'restart'>, [code: number, reason: string]> = {
   'session-ended': [CloseCode.sessionEnded, 'session ended'],
   'no-longer-allowed': [CloseCode.noLongerAllowed, 'no longer allowed'],
@@ -42,7 +63,7 @@ const AWAY: Record<Exclude<AwayReason, 'restart'>, [code: number, reason: string
  * One WebSocket client: its requests (join, resume, leave, ping), its message budget, its
  * heartbeat, and the fast path that writes a frame built once per room to its socket.
  */
-export class WsMember implements Member {
+export class WsMember implements Member, Batched {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
   private replayHolds: ReplayHolds | undefined;
@@ -50,6 +71,8 @@ export class WsMember implements Member {
   private alive = true;
   private bad = 0;
   private open = true;
+  /** Its socket is corked until the batch flushes: this turn's frames go out in one write. */
+  private corked = false;
   private readonly internals: WsInternals;
 
   constructor(
@@ -60,12 +83,21 @@ export class WsMember implements Member {
     readonly releaseSlot: () => void,
   ) {
     this.internals = ws as unknown as WsInternals;
-    ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
-    ws.on('pong', () => {
-      this.alive = true;
-    });
+    (ws as OwnedSocket)[MEMBER] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
     ws.on('error', ignore); // a protocol error closes the socket; 'close' cleans up
-    ws.on('close', () => this.left()); // comes once; `once` would cost a wrapper per connection
+    ws.on('close', onClose); // comes once; `once` would cost a wrapper per connection
+  }
+
+  /** The client answered a ping. (Called by the socket's shared listener.) */
+  answered(): void {
+    this.alive = true;
+  }
+
+  /** The socket closed, any way. (Called by the socket's shared listener.) */
+  closed(): void {
+    this.left();
   }
 
   /** Made on the first resume: most connections never need one. */
@@ -81,7 +113,9 @@ export class WsMember implements Member {
   /**
    * With permessage-deflate off (the hub's setting) and nothing queued in ws's sender, a
    * frame is just bytes on the socket, so the frame built once for the room (in the format
-   * of this member's path) is written as is; otherwise it goes through ws.send().
+   * of this member's path) is written as is; otherwise it goes through ws.send(). The
+   * socket stays corked until the batch flushes, so that the frames of one turn (each its
+   * own WebSocket message) leave in one write; a batch that reaches MAX_BATCH_BYTES goes at once.
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
@@ -93,9 +127,30 @@ export class WsMember implements Member {
       this.closeAsSlow();
       return false;
     }
+    // A socket with a batch's worth unsent already is written through: the kernel is not
+    // taking its bytes, and Node gathers what waits behind a pending write by itself.
+    if (!this.corked && socket.writableLength < MAX_BATCH_BYTES) {
+      socket.cork();
+      this.corked = true;
+      this.host.batch.add(this);
+    }
     if (this.internals._sender?._bufferedBytes === 0) socket.write(encoded.websocketFrame);
     else this.ws.send(encoded.text);
+    if (this.corked && socket.writableLength >= MAX_BATCH_BYTES) this.flush();
     return true;
+  }
+
+  get bufferedBytes(): number {
+    return (
+      (this.internals._socket?.writableLength ?? 0) + (this.internals._sender?._bufferedBytes ?? 0)
+    );
+  }
+
+  /** Writes the frames held back (a socket closed meanwhile takes uncork as a no-op). */
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.internals._socket?.uncork();
   }
 
   sendGap(room: string): void {
@@ -117,7 +172,18 @@ export class WsMember implements Member {
       return;
     }
     this.alive = false;
-    this.ws.ping();
+    // As events go: the frame as is, when ws's sender has nothing queued (a heartbeat pings
+    // every connection at once, so what each ping costs counts).
+    const socket = this.internals._socket;
+    if (
+      socket !== null &&
+      this.ws.readyState === 1 &&
+      this.internals._sender?._bufferedBytes === 0
+    ) {
+      socket.write(PING_FRAME);
+    } else {
+      this.ws.ping();
+    }
   }
 
   sendAway(reason: AwayReason, retryAfterMs: number): Promise<void> {
@@ -154,7 +220,8 @@ export class WsMember implements Member {
     this.host.gone(this);
   }
 
-  private async onMessage(data: RawData, isBinary: boolean): Promise<void> {
+  /** A message from the client. (Called by the socket's shared listener.) */
+  async received(data: RawData, isBinary: boolean): Promise<void> {
     this.alive = true;
     if (!this.open) return;
     const verdict = this.budget?.take() ?? 'ok';
