@@ -1,8 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import {
   createDatabase,
   keyPrefix,
   type PrivateCluster,
+  readmeCode,
   recordingLogger,
+  runReadmeApp,
   startCluster,
   type TestDatabase,
   waitFor,
@@ -25,6 +28,8 @@ import { keySlot } from '../src/partitions.js';
 // A private Redis Cluster (3 masters, 3 replicas) of this file's own; generous waits.
 const LONG = 30_000;
 const PARTITIONS = 6;
+const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
+const README = `${PACKAGE}README.md`;
 
 let cluster: PrivateCluster;
 let db: TestDatabase;
@@ -232,6 +237,40 @@ describe('a partitioned stream on a Redis Cluster', () => {
     );
     expect(workerLog.lines.join('\n')).not.toContain('MISMATCH');
   });
+});
+
+describe("the README's Redis Cluster example", () => {
+  it("runs as pasted: orders go to their room's partition and reach the table", async () => {
+    const code = readmeCode(README, '## Redis Cluster');
+    const app = await runReadmeApp(PACKAGE, code, {
+      sources: { '@bancada/worker': `${PACKAGE}src/index.ts` },
+      env: { REDIS_URL: cluster.url, DATABASE_URL: db.url },
+    });
+    const answers = await Promise.all(
+      [1, 2, 3, 1].map(async (restaurantId) => {
+        const response = await fetch(`${app.url}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ restaurantId, total: 26 }),
+        });
+        expect(response.status).toBe(202);
+        return (await response.json()) as { id: string; stream: string };
+      }),
+    );
+    const streams = partitionStreams('realtime:events', 6);
+    for (const { stream } of answers) expect(streams).toContain(stream);
+    expect(answers[3]!.stream).toBe(answers[0]!.stream);
+    await waitFor(
+      'the 4 orders in the table',
+      async () => {
+        const stats = (await (await fetch(`${app.url}/worker`)).json()) as { inserted: number };
+        return stats.inserted === 4;
+      },
+      LONG,
+    );
+    const { rows } = await sql.query('SELECT id FROM realtime_events');
+    expect(rows.map((row) => row.id).sort()).toEqual(answers.map((a) => a.id).sort());
+  }, 60_000);
 });
 
 describe('a master failover under a stream being written', () => {

@@ -1,17 +1,22 @@
+import { fileURLToPath } from 'node:url';
 import {
   createDatabase,
   type PrivateSentinel,
+  readmeCode,
   recordingLogger,
+  runReadmeApp,
   startSentinel,
   type TestDatabase,
   waitFor,
 } from '@bancada/testkit';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventPublisher, createPersistenceWorker } from '../src/index.js';
 
 // A private master, two replicas and three Sentinels of this file's own.
 const LONG = 30_000;
+const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
 
 let sentinel: PrivateSentinel;
 let db: TestDatabase;
@@ -28,20 +33,51 @@ afterAll(async () => {
   await sentinel?.stop();
 });
 
-async function persistedIds(): Promise<Set<string>> {
+async function persistedIds(table = 'realtime_events'): Promise<Set<string>> {
   const { rows } = await sql
-    .query<{ id: string }>('SELECT id FROM realtime_events')
+    .query<{ id: string }>(`SELECT id FROM ${table}`)
     .catch(() => ({ rows: [] }));
   return new Set(rows.map((row) => row.id));
 }
 
 describe('the worker on a Sentinel set-up', () => {
+  it("runs the README's example as pasted", async () => {
+    const app = await runReadmeApp(
+      PACKAGE,
+      readmeCode(`${PACKAGE}README.md`, '## Redis Sentinel'),
+      {
+        sources: { '@bancada/worker': `${PACKAGE}src/index.ts` },
+        env: { REDIS_URL: sentinel.url, DATABASE_URL: db.url },
+      },
+    );
+    const client = new Redis({ sentinels: sentinel.sentinelList, name: sentinel.masterName });
+    try {
+      await client.xadd(
+        'realtime:events',
+        '*',
+        'e',
+        JSON.stringify({ eventType: 'order-created', id: 'readme-1', room: 'restaurant:1' }),
+      );
+    } finally {
+      client.disconnect();
+    }
+    await waitFor(
+      'the event in the table',
+      async () => (await persistedIds()).has('readme-1'),
+      LONG,
+    );
+    const health = await fetch(`${app.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ stream: 'realtime:events', degraded: false });
+  }, 60_000);
+
   it('follows a failover to the promoted replica and persists what comes after it', async () => {
     const logger = recordingLogger();
     const worker = createPersistenceWorker({
       redis: sentinel.url,
       connectionString: db.url,
       stream: 'orders:events',
+      table: 'orders_events',
       partitions: 2,
       batchTimeoutMs: 50,
       backoffMs: [50, 500],
@@ -65,7 +101,7 @@ describe('the worker on a Sentinel set-up', () => {
       await waitFor(
         'the first 100 in the table',
         async () => {
-          const ids = await persistedIds();
+          const ids = await persistedIds('orders_events');
           return before.every((id) => ids.has(id));
         },
         LONG,
@@ -90,7 +126,7 @@ describe('the worker on a Sentinel set-up', () => {
       await waitFor(
         'the 100 published after the failover in the table',
         async () => {
-          const ids = await persistedIds();
+          const ids = await persistedIds('orders_events');
           return after.every((id) => ids.has(id));
         },
         LONG,
@@ -98,7 +134,7 @@ describe('the worker on a Sentinel set-up', () => {
       expect(logger.lines[0]).toMatch(/in 2 partitions .*from redis sentinel mymaster/);
       expect(worker.stats()).toMatchObject({ partitions: 2, running: true });
       const { rows } = await sql.query(
-        'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM realtime_events',
+        'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM orders_events',
       );
       expect(rows[0].n).toBe(rows[0].d);
     } finally {
