@@ -43,6 +43,7 @@ export class PartitionLane {
    */
   private writing: { batch: StreamEntry[]; done: Promise<void> } | undefined;
   private groupReady = false;
+  private failing = false;
   /** The group's backlog, as last read (XINFO GROUPS). */
   group = { pending: 0, lag: null as number | null };
 
@@ -69,6 +70,14 @@ export class PartitionLane {
     this.writer = new BatchWriter(o, { ...p, stream: this.stream, acks: this.acks });
   }
 
+  /**
+   * From a round that failed on Redis until one succeeds: on a Redis Cluster the client stays
+   * ready while one master is away and its commands fail, so readiness alone would not tell.
+   */
+  get redisFailing(): boolean {
+    return this.failing;
+  }
+
   /** Entries this lane holds: gathered, or being written. */
   get held(): number {
     return this.gatherer.size + (this.writing?.batch.length ?? 0);
@@ -82,8 +91,10 @@ export class PartitionLane {
       try {
         await this.round();
         this.redisBackoff.reset();
+        this.setFailing(false);
       } catch (error) {
         this.p.counts.redisErrors++;
+        this.setFailing(true);
         if (isNoGroup(error)) {
           // The stream or its group is gone (a Redis restarted without persistence, a
           // Cluster master failed over before it was replicated): create it again, and read
@@ -103,6 +114,12 @@ export class PartitionLane {
     // Written before close() but not acknowledged: one last try, else XAUTOCLAIM brings
     // them back to a worker, whose insert skips them.
     if (acks.size > 0) await acks.acknowledge().catch(() => {});
+  }
+
+  private setFailing(failing: boolean): void {
+    if (failing === this.failing) return;
+    this.failing = failing;
+    this.p.onUpOrDown();
   }
 
   /** The group's pending count and lag, for `stats()`. */

@@ -139,7 +139,7 @@ class StreamPersister implements PersistenceWorker {
   private get degraded(): boolean {
     const parts = this.parts;
     if (parts === undefined || this.closing) return false;
-    return parts.lanes.some((lane) => lane.writer.postgresDown || !lane.stream.up);
+    return parts.lanes.some((lane) => lane.writer.postgresDown || !this.redisUsable(lane));
   }
 
   private async shutdown(): Promise<void> {
@@ -192,20 +192,30 @@ class StreamPersister implements PersistenceWorker {
     }
   }
 
+  /** The lane's connections are ready and its last round did not fail on Redis. */
+  private redisUsable(lane: PartitionLane): boolean {
+    return lane.stream.up && !lane.redisFailing;
+  }
+
   /** Logs each loss of Redis and each recovery once. */
   private noteRedis(): void {
     const parts = this.parts;
     if (parts === undefined || this.closing) return;
-    const up = parts.lanes.every((lane) => lane.stream.up);
+    const up = parts.lanes.every((lane) => this.redisUsable(lane));
     if (up === this.redisUp) return;
     this.redisUp = up;
     // At start the connections come up one after the other: only a loss is news.
     if (!up) {
       this.redisLost = true;
-      const held = parts.lanes.reduce((sum, lane) => sum + lane.gatherer.size, 0);
+      const down = parts.lanes.filter((lane) => !this.redisUsable(lane));
+      const held = down.reduce((sum, lane) => sum + lane.gatherer.size, 0);
+      const which =
+        down.length === parts.lanes.length
+          ? ''
+          : ` for ${down.length} of ${parts.lanes.length} partitions`;
       this.log.warn(
-        `redis unavailable; holding ${held} entries, ` +
-          'reading and acknowledging nothing until it is back (degraded)',
+        `redis unavailable${which}; holding ${held} entries, ` +
+          'reading and acknowledging nothing there until it is back (degraded)',
       );
     } else if (this.redisLost) {
       this.log.info('redis is back; reading again');

@@ -298,6 +298,11 @@ describe('a master failover under a stream being written', () => {
     });
     await waitFor('events before the failover', () => acked.size >= 200, LONG);
     const victim = await cluster.masterOf(streams[0]!);
+    // Degraded while the partitions of the killed master fail (the Cluster client stays ready).
+    let sawDegraded = false;
+    const watch = setInterval(() => {
+      sawDegraded ||= worker.stats().degraded;
+    }, 10);
     const killedAt = Date.now();
     await cluster.failover(victim);
     const promotedAt = Date.now();
@@ -305,6 +310,8 @@ describe('a master failover under a stream being written', () => {
     await waitFor('events after the failover', () => acked.size >= ackedBefore + 200, LONG);
     running = false;
     await Promise.all(publishing);
+    clearInterval(watch);
+    expect(sawDegraded).toBe(true);
 
     const afterPromotion = [...acked].filter(([, at]) => at > promotedAt).map(([id]) => id);
     await waitFor(
@@ -332,6 +339,9 @@ describe('a master failover under a stream being written', () => {
         room,
       ).toBe(true);
     }
+    const lines = logger.lines.join('\n');
+    expect(lines).toMatch(/redis unavailable for [12] of 6 partitions/);
+    expect(lines).toContain('redis is back; reading again');
     const lost = [...acked.keys()].filter((id) => !ids.has(id));
     console.info(
       `failover: ${acked.size} events acknowledged by Redis, ${failed} publishes refused ` +

@@ -107,6 +107,10 @@ describe('the worker on a Sentinel set-up', () => {
         LONG,
       );
 
+      let sawDegraded = false;
+      const watch = setInterval(() => {
+        sawDegraded ||= worker.stats().degraded;
+      }, 10);
       await sentinel.failover();
       // The publisher's connection follows the Sentinels too; while it finds the new master,
       // a publish may be refused: try each until Redis takes it.
@@ -131,7 +135,10 @@ describe('the worker on a Sentinel set-up', () => {
         },
         LONG,
       );
+      clearInterval(watch);
+      expect(sawDegraded).toBe(true);
       expect(logger.lines[0]).toMatch(/in 2 partitions .*from redis sentinel mymaster/);
+      expect(logger.lines.join('\n')).toContain('redis is back; reading again');
       expect(worker.stats()).toMatchObject({ partitions: 2, running: true });
       const { rows } = await sql.query(
         'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM orders_events',
