@@ -87,7 +87,7 @@ export function startPrivateRedisCluster(options?: {
   replicas?: number;
   install?: boolean;
   log?: LineLog;
-}): Promise<OwnedService & { ports: number[] }>;
+}): Promise<OwnedService & { ports: number[]; kill(port: number): Promise<void> }>;
 export function ensureDatabase(options?: { url?: string; name?: string }): Promise<{ url: string }>;
 export function createPrivateDatabase(options?: {
   serverUrl?: string;

@@ -95,13 +95,12 @@ export class PartitionLane {
       } catch (error) {
         this.p.counts.redisErrors++;
         this.setFailing(true);
-        if (isNoGroup(error)) {
-          // The stream or its group is gone (a Redis restarted without persistence, a
-          // Cluster master failed over before it was replicated): create it again, and read
-          // this consumer's pending entries again.
-          this.groupReady = false;
-          gatherer.startOver();
-        }
+        // The stream or its group is gone (a Redis restarted without persistence, a Cluster
+        // master failed over before it was replicated): create it again.
+        if (isNoGroup(error)) this.groupReady = false;
+        // Read this consumer's pending entries again once Redis answers: after a failover,
+        // acknowledgements the old master had not replicated left some pending again.
+        gatherer.startOver();
         this.p.log.error('redis', describeRedisError(error));
         await sleep(this.redisBackoff.next(), signal);
       }

@@ -365,6 +365,31 @@ describe('createPersistenceWorker', () => {
     );
   });
 
+  it('after losing Redis, reads again what is pending under its name at once, not after a claim', async () => {
+    // As after a failover whose new master missed some of this worker's acknowledgements:
+    // entries pending under the worker's own name that it no longer holds.
+    const { stream, group, table } = names('own-pending');
+    const worker = startWorker({ stream, group, table, consumer: 'own', claimMinIdleMs: 600_000 });
+    await waitFor('the group', async () => (await redis.exists(stream)) === 1, LONG);
+    await addEvents(redis, stream, 0, 5);
+    await waitFor('5 rows', async () => (await rowCount(sql, table)) === 5, LONG);
+    // Entries delivered to "own" behind the worker's back, in one transaction so that the
+    // worker's blocked read cannot take them first: pending under its name.
+    const transaction = redis.multi();
+    for (let n = 5; n < 10; n++) transaction.xadd(stream, '*', 'e', envelope(n));
+    transaction.xreadgroup('GROUP', group, 'own', 'COUNT', 5, 'STREAMS', stream, '>');
+    await transaction.exec();
+    expect(await pendingCount(redis, stream, group)).toBe(5);
+    expect(worker.stats().held).toBe(0);
+    // Its reading connection dropped: the next round fails, then reads its own pending entries.
+    const clients = String(await redis.client('LIST')).split('\n');
+    const reader = clients.find((line) => line.includes('name=bancada-worker-read:own'));
+    await redis.client('KILL', 'ID', /id=(\d+)/.exec(reader!)![1]!);
+    await waitFor('10 rows', async () => (await rowCount(sql, table)) === 10, LONG);
+    await waitFor('nothing pending', async () => (await pendingCount(redis, stream, group)) === 0);
+    expect(worker.stats().claimed).toBe(0);
+  });
+
   it('reads every partition of a partitioned stream on one Redis, each room in its order', async () => {
     const { stream, group, table } = names('partitioned');
     const worker = startWorker({ stream, group, table, partitions: 4 });

@@ -42,7 +42,7 @@ async function formedAt(port, masters, replicas) {
 /**
  * Starts `masters` masters with `replicas` replicas each (a short cluster-node-timeout, so a
  * killed master is replaced within seconds) and forms the cluster with `redis-cli --cluster
- * create`. Resolves `{ url: 'redis-cluster://127.0.0.1:p1,…', ports, stop() }` once every node
+ * create`. Resolves `{ url: 'redis-cluster://127.0.0.1:p1,…', ports, kill(port), stop() }` once every node
  * says every slot is served and knows every replica. redis-server (and redis-cli, which comes with it) are installed
  * with apt-get first when `install` is true.
  * @param {{ masters?: number, replicas?: number, install?: boolean, log?: (name: string, line: string) => void }} [options]
@@ -75,7 +75,9 @@ export async function startPrivateRedisCluster({
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir];
       args.push('--save', '', '--appendonly', 'no', '--loglevel', 'warning');
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
-      args.push('--cluster-node-timeout', '2000');
+      // A replica takes over within seconds of its master's death, however long their link
+      // was down (a local cluster: better a promoted replica than a cluster down for good).
+      args.push('--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0');
       const proc = startChild(`redis-${i + 1}`, server, args, { log });
       nodes.push({ port, dir, proc });
     }
@@ -121,6 +123,11 @@ export async function startPrivateRedisCluster({
   return {
     url: `redis-cluster://${nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`,
     ports: nodes.map((node) => node.port),
+    /** SIGKILLs the node on `port`, as a crash would (for a failover). */
+    async kill(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (node) await stopChild(node.proc, 'SIGKILL', 1000);
+    },
     stop,
   };
 }
