@@ -2,7 +2,7 @@ import { attemptLimit } from '@bancada/limits';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import { PasswordGate } from './password-gate.js';
-import { openRedisClient } from './redis-client.js';
+import { describeRedisUrl, openRedisClient } from './redis-client.js';
 import type { LoginGuards } from './routes/auth.js';
 
 export interface LoginGuardSettings {
@@ -63,7 +63,7 @@ export function createLoginGuards(s: LoginGuardSettings): {
   };
   passwordGateMetrics(loginGuards.hashes, registry);
   logger.info(
-    `login rate limit: ${s.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,
+    `login rate limit: ${s.redisUrl ? `${describeRedisUrl(s.redisUrl)} (counted across instances)` : 'memory (per instance)'}`,
   );
   return {
     guards: loginGuards,

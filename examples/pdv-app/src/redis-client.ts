@@ -39,3 +39,14 @@ export function openRedisClient(url: string, options: RedisOptions): Redis | Clu
   const name = decodeURIComponent(afterAuth.slice(hostsEnd + 1).split('?')[0] ?? '');
   return new Redis({ ...credentials, ...options, sentinels: hosts, name });
 }
+
+/** What the start-up lines call `REDIS_URL`: `redis`, `redis cluster`, `redis sentinel mymaster`. */
+export function describeRedisUrl(url: string): string {
+  const kind = SCHEME.exec(url)?.[2];
+  if (kind === '-cluster') return 'redis cluster';
+  if (kind === '-sentinel') {
+    const name = url.slice(url.indexOf('/', url.indexOf('//') + 2) + 1).split('?')[0];
+    return `redis sentinel ${decodeURIComponent(name ?? '')}`;
+  }
+  return 'redis';
+}

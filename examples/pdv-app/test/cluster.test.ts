@@ -11,7 +11,7 @@ import {
   startPrivateRedisCluster,
 } from '../scripts/cluster.mjs';
 import { loadConfig } from '../src/config.js';
-import { openRedisClient } from '../src/redis-client.js';
+import { describeRedisUrl, openRedisClient } from '../src/redis-client.js';
 import { loginCookie } from './helpers/instances.js';
 
 // The whole deployment of `npm run cluster`: nginx (the generated config) in front of three
@@ -407,6 +407,11 @@ describe('npm run cluster -- --redis-cluster: the Redis Cluster of its own', () 
     try {
       expect(redis.url).toMatch(/^redis-cluster:\/\/(127\.0\.0\.1:\d+,){5}127\.0\.0\.1:\d+$/);
       expect(loadConfig({ REDIS_URL: redis.url }).redisUrl).toBe(redis.url);
+      expect(describeRedisUrl(redis.url)).toBe('redis cluster');
+      expect(describeRedisUrl('redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster')).toBe(
+        'redis sentinel mymaster',
+      );
+      expect(describeRedisUrl('redis://127.0.0.1:6379')).toBe('redis');
       // The app's own client for that URL (the login limiter's) is a Cluster client.
       client = openRedisClient(redis.url, { maxRetriesPerRequest: 1 });
       const flags = String(await client.call('CLUSTER', 'NODES'))
