@@ -1,4 +1,4 @@
-import { Backoff, describeRedisError, sleep } from '@bancada/internal';
+import { Backoff, sleep } from '@bancada/internal';
 import { AckQueue } from './ack-queue.js';
 import { BatchWriter } from './batch-writer.js';
 import type { StreamEntry } from './entries.js';
@@ -7,7 +7,7 @@ import { BatchGatherer } from './gatherer.js';
 import { GroupStream } from './group-stream.js';
 import type { LatencyWindow } from './latency-window.js';
 import type { ResolvedWorkerOptions } from './options.js';
-import { isNoGroup } from './stream-replies.js';
+import { explainRedisError, isNoGroup } from './stream-replies.js';
 import type { WorkerCounts } from './types.js';
 import type { WorkerLog } from './worker-log.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -54,7 +54,7 @@ export class PartitionLane {
     const { log, counts, closing } = p;
     this.redisBackoff = new Backoff(o.backoffMs[0], o.backoffMs[1]);
     this.stream = new GroupStream(o, {
-      onError: (error) => log.error('redis', describeRedisError(error)),
+      onError: (error) => log.error('redis', explainRedisError(error)),
       onUpOrDown: p.onUpOrDown,
     });
     this.acks = new AckQueue(this.stream, counts);
@@ -101,7 +101,7 @@ export class PartitionLane {
         // Read this consumer's pending entries again once Redis answers: after a failover,
         // acknowledgements the old master had not replicated left some pending again.
         gatherer.startOver();
-        this.p.log.error('redis', describeRedisError(error));
+        this.p.log.error('redis', explainRedisError(error));
         await sleep(this.redisBackoff.next(), signal);
       }
     }
