@@ -24,6 +24,7 @@ import {
   partitionStreams,
 } from '../src/index.js';
 import { keySlot } from '../src/partitions.js';
+import { bundleWorkerScripts, runNode } from './helpers/worker-fixtures.js';
 
 // A private Redis Cluster (3 masters, 3 replicas) of this file's own; generous waits.
 const LONG = 30_000;
@@ -270,6 +271,34 @@ describe("the README's Redis Cluster example", () => {
     );
     const { rows } = await sql.query('SELECT id FROM realtime_events');
     expect(rows.map((row) => row.id).sort()).toEqual(answers.map((a) => a.id).sort());
+  }, 60_000);
+});
+
+describe('bancada-worker on a Redis Cluster', () => {
+  it('persists a partitioned stream from REDIS_URL=redis-cluster://… and --partitions', async () => {
+    const scripts = await bundleWorkerScripts();
+    cleanups.push(() => scripts.remove());
+    const { stream, table } = names('cli');
+    const cli = runNode(scripts.cli, ['--partitions', '3', '--batch-timeout-ms', '50'], {
+      REDIS_URL: cluster.url,
+      DATABASE_URL: db.url,
+      BANCADA_WORKER_STREAM: stream,
+      BANCADA_WORKER_TABLE: table,
+    });
+    cleanups.push(async () => {
+      cli.process.kill('SIGTERM');
+      await cli.exited;
+    });
+    const publisher = publisherOf(stream, 3);
+    for (let n = 0; n < 30; n++) await publisher.publish(event(`restaurant:${n % 5}`, n));
+    await waitFor('30 rows', async () => (await rowsOf(table)).length === 30, LONG).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\n${cli.stdout}\n${cli.stderr}`);
+      },
+    );
+    expect(cli.stdout).toMatch(
+      new RegExp(`persisting stream ${stream} in 3 partitions .*from redis cluster`),
+    );
   }, 60_000);
 });
 
