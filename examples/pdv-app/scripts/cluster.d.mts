@@ -78,6 +78,16 @@ export function ensureRedis(options?: {
   install?: boolean;
   log?: LineLog;
 }): Promise<OwnedService & { private: boolean }>;
+/**
+ * A Redis Cluster of our own (`masters` masters with `replicas` replicas each, default 3 and 1)
+ * from the machine's redis-server, on free ports; `url` is its `redis-cluster://` seed list.
+ */
+export function startPrivateRedisCluster(options?: {
+  masters?: number;
+  replicas?: number;
+  install?: boolean;
+  log?: LineLog;
+}): Promise<OwnedService & { ports: number[]; kill(port: number): Promise<void> }>;
 export function ensureDatabase(options?: { url?: string; name?: string }): Promise<{ url: string }>;
 export function createPrivateDatabase(options?: {
   serverUrl?: string;

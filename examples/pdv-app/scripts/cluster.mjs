@@ -4,11 +4,14 @@
 //   npm run cluster                      # from examples/pdv-app (or -w @bancada/pdv-app)
 //   CLUSTER_PORT=9090 npm run cluster
 //   npm run cluster -- --by-restaurant   # nginx keeps each restaurant's screens on one instance
+//   npm run cluster -- --redis-cluster   # on a Redis Cluster of our own (3 masters, 3 replicas)
 //
 // Environment:
 //   CLUSTER_PORT       nginx's port on 127.0.0.1 (default 8080)
 //   CLUSTER_BASE_PORT  the first instance's port; the others follow (default 3101)
-//   REDIS_URL          else redis://127.0.0.1:6379, else a redis-server of our own
+//   REDIS_URL          else redis://127.0.0.1:6379, else a redis-server of our own; with
+//                      --redis-cluster, ignored: the instances get the cluster's
+//                      redis-cluster://127.0.0.1:p1,… (cache, hub, limits, leases on it)
 //   DATABASE_URL       else the database pdv_cluster on postgres://postgres@127.0.0.1:5432
 //   BANCADA_FANOUT     passed on to the instances (default on)
 //   NGINX_BIN          the nginx to run (default nginx on the PATH, or /usr/sbin/nginx)
@@ -19,12 +22,14 @@
 import { pathToFileURL } from 'node:url';
 import { ClusterSetupError, findNginx } from './cluster/packages.mjs';
 import { printLine } from './cluster/processes.mjs';
+import { startPrivateRedisCluster } from './cluster/redis-cluster.mjs';
 import { ensureDatabase, ensureRedis } from './cluster/services.mjs';
 import { buildApp, startCluster } from './cluster/start.mjs';
 
 export { renderNginxConfig } from './cluster/nginx.mjs';
 export { aptInstall, ClusterSetupError, findNginx } from './cluster/packages.mjs';
 export { freePort, printLine } from './cluster/processes.mjs';
+export { startPrivateRedisCluster } from './cluster/redis-cluster.mjs';
 export {
   createPrivateDatabase,
   ensureDatabase,
@@ -48,6 +53,7 @@ async function main() {
   const port = Number(process.env.CLUSTER_PORT || 8080);
   const basePort = Number(process.env.CLUSTER_BASE_PORT || 3101);
   const byRestaurant = process.argv.includes('--by-restaurant');
+  const redisCluster = process.argv.includes('--redis-cluster');
   let redis;
   let cluster;
   let stopping = false;
@@ -69,7 +75,12 @@ async function main() {
   try {
     buildApp();
     findNginx({ install: true });
-    redis = await ensureRedis({ url: process.env.REDIS_URL, install: true, log: printClusterLine });
+    redis = redisCluster
+      ? {
+          ...(await startPrivateRedisCluster({ install: true, log: printClusterLine })),
+          private: true,
+        }
+      : await ensureRedis({ url: process.env.REDIS_URL, install: true, log: printClusterLine });
     const database = await ensureDatabase({ url: process.env.DATABASE_URL });
     cluster = await startCluster({
       port,
@@ -88,7 +99,7 @@ async function main() {
         `  PDV cluster: ${cluster.url}   (nginx -> ${backends}; ${byRestaurant ? 'by restaurant' : 'by client address'})`,
         '  Log in as ana@sol.demo (Cantina do Sol) or leo@lua.demo (Bistrô da Lua), password demo-pdv',
         `  Cashier ${cluster.url}/cashier · Kitchen ${cluster.url}/kitchen · Health ${cluster.url}/health`,
-        `  Redis ${redis.url}${redis.private ? ' (our own, gone at exit)' : ''} · Postgres ${shown}`,
+        `  Redis ${redisCluster ? 'cluster (3 masters, 3 replicas) ' : ''}${redis.url}${redis.private ? ' (our own, gone at exit)' : ''} · Postgres ${shown}`,
         '  Ctrl-C stops everything.',
         '',
       ].join('\n'),

@@ -66,6 +66,35 @@ const url =
     return raw;
   };
 
+/**
+ * `REDIS_URL` in the forms every Bancada package reads: `redis://` or `rediss://` (one node),
+ * `redis-cluster://h:p,h:p` (a Redis Cluster, by some of its nodes) and
+ * `redis-sentinel://h:p,h:p/<master name>` (`rediss-` for TLS).
+ */
+const redisUrl: Parser<string | undefined> = (raw) => {
+  if (raw === undefined) return undefined;
+  const scheme = /^(rediss?)(-cluster|-sentinel)?:\/\//.exec(raw);
+  if (scheme === null) return badRedisUrl(raw);
+  if (scheme[2] === undefined) return url(['redis:', 'rediss:'])(raw, false);
+  const [authority = '', path = ''] = raw.slice(scheme[0].length).split(/(?=[/?])/, 2);
+  const hosts = authority.slice(authority.lastIndexOf('@') + 1).split(',');
+  if (!hosts.every((host) => /^[\w.-]+:\d{1,5}$/.test(host))) {
+    throw new Error(`must list host:port nodes separated by commas, got "${redact(raw)}"`);
+  }
+  if (scheme[2] === '-sentinel' && !/^\/[^/?]+/.test(path)) {
+    throw new Error(
+      `must end with the master's name (redis-sentinel://host:port,…/mymaster), got "${redact(raw)}"`,
+    );
+  }
+  return raw;
+};
+
+function badRedisUrl(raw: string): never {
+  throw new Error(
+    `must be a URL starting with redis://, rediss://, redis-cluster:// or redis-sentinel://, got "${redact(raw)}"`,
+  );
+}
+
 /** A URL with its password hidden, for error messages that end up in logs. */
 function redact(raw: string): string {
   return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
@@ -107,10 +136,11 @@ export const ENV_SCHEMA = [
   field({
     key: 'redisUrl',
     name: 'REDIS_URL',
-    description: 'Redis shared by every instance: cache, rate limits, connection counts, fan-out',
+    description:
+      'Redis shared by every instance: cache, rate limits, connection counts, fan-out; redis://host:port, redis-cluster://host:port,host:port (a Redis Cluster) or redis-sentinel://host:port,host:port/<master name>',
     default: 'none: this instance only (memory cache, local realtime)',
     requiredInProduction: true,
-    parse: url(['redis:', 'rediss:']),
+    parse: redisUrl,
   }),
   field({
     key: 'databaseUrl',

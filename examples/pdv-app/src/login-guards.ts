@@ -1,8 +1,8 @@
 import { attemptLimit } from '@bancada/limits';
-import { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import { PasswordGate } from './password-gate.js';
+import { describeRedisUrl, openRedisClient } from './redis-client.js';
 import type { LoginGuards } from './routes/auth.js';
 
 export interface LoginGuardSettings {
@@ -28,18 +28,23 @@ export function createLoginGuards(s: LoginGuardSettings): {
   close(): Promise<void>;
 } {
   const { prefix, registry, logger } = s;
-  // Our own connection for the login limiter, so that closing this app closes it.
+  // Our own connection for the login limiter, so that closing this app closes it (a Cluster
+  // client on a Redis Cluster).
   const rateLimitRedis = s.redisUrl
-    ? new Redis(s.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
+    ? openRedisClient(s.redisUrl, { maxRetriesPerRequest: 0, commandTimeout: 500 })
     : undefined;
   rateLimitRedis?.on('error', () => {}); // while Redis is away the limiter counts per instance
+  // A Cluster client where REDIS_URL names a Redis Cluster: the limits take either.
+  const redis = (rateLimitRedis ?? false) as NonNullable<
+    Parameters<typeof attemptLimit>[0]
+  >['redis'];
   const loginGuards: LoginGuards = {
     // Checked before a login and counted after a failed one only: a busy restaurant logs in
     // often, and valid logins in flight at once must not count as failures.
     failures: attemptLimit({
       windowMs: 15 * 60_000,
       limit: s.perIp,
-      redis: rateLimitRedis ?? false,
+      redis,
       prefix: `${prefix}rl:login:`,
       name: 'login',
       registry,
@@ -48,7 +53,7 @@ export function createLoginGuards(s: LoginGuardSettings): {
     perAccount: attemptLimit({
       windowMs: 15 * 60_000,
       limit: s.perAccount,
-      redis: rateLimitRedis ?? false,
+      redis,
       prefix: `${prefix}rl:login-account:`,
       name: 'login-account',
       registry,
@@ -58,7 +63,7 @@ export function createLoginGuards(s: LoginGuardSettings): {
   };
   passwordGateMetrics(loginGuards.hashes, registry);
   logger.info(
-    `login rate limit: ${s.redisUrl ? 'redis (counted across instances)' : 'memory (per instance)'}`,
+    `login rate limit: ${s.redisUrl ? `${describeRedisUrl(s.redisUrl)} (counted across instances)` : 'memory (per instance)'}`,
   );
   return {
     guards: loginGuards,

@@ -2,7 +2,16 @@ import { type IncomingMessage, request } from 'node:http';
 import { createDatabase, type PrivateRedis, startRedis, type TestDatabase } from '@bancada/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type Cluster, findNginx, freePort, startCluster } from '../scripts/cluster.mjs';
+import {
+  type Cluster,
+  findNginx,
+  freePort,
+  redisAnswers,
+  startCluster,
+  startPrivateRedisCluster,
+} from '../scripts/cluster.mjs';
+import { loadConfig } from '../src/config.js';
+import { describeRedisUrl, openRedisClient } from '../src/redis-client.js';
 import { loginCookie } from './helpers/instances.js';
 
 // The whole deployment of `npm run cluster`: nginx (the generated config) in front of three
@@ -389,4 +398,35 @@ describe('cluster setup without nginx', () => {
       else process.env.NGINX_BIN = saved;
     }
   });
+});
+
+describe('npm run cluster -- --redis-cluster: the Redis Cluster of its own', () => {
+  it('serves every slot from 3 masters with a replica each, reached through REDIS_URL, and is gone after stop()', async () => {
+    const redis = await startPrivateRedisCluster({ log: () => {} });
+    let client: ReturnType<typeof openRedisClient> | undefined;
+    try {
+      expect(redis.url).toMatch(/^redis-cluster:\/\/(127\.0\.0\.1:\d+,){5}127\.0\.0\.1:\d+$/);
+      expect(loadConfig({ REDIS_URL: redis.url }).redisUrl).toBe(redis.url);
+      expect(describeRedisUrl(redis.url)).toBe('redis cluster');
+      expect(describeRedisUrl('redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster')).toBe(
+        'redis sentinel mymaster',
+      );
+      expect(describeRedisUrl('redis://127.0.0.1:6379')).toBe('redis');
+      // The app's own client for that URL (the login limiter's) is a Cluster client.
+      client = openRedisClient(redis.url, { maxRetriesPerRequest: 1 });
+      const flags = String(await client.call('CLUSTER', 'NODES'))
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ')[2]!.replace('myself,', ''));
+      expect(flags.sort()).toEqual(['master', 'master', 'master', 'slave', 'slave', 'slave']);
+      // Keys of many slots land on every master, through the one client.
+      for (let n = 0; n < 30; n++) await client.set(`pdv-test:${n}`, String(n), 'EX', 60);
+      expect(await client.get('pdv-test:29')).toBe('29');
+    } finally {
+      client?.disconnect();
+      await redis.stop();
+    }
+    for (const port of redis.ports)
+      expect(await redisAnswers(`redis://127.0.0.1:${port}`)).toBe(false);
+  }, 60_000);
 });

@@ -113,7 +113,7 @@ describe('the configuration schema', () => {
     ).toEqual([
       'NODE_ENV must be production, development or test, got "prod"',
       'PORT must be a whole number from 0 to 65535, got "eighty"',
-      'REDIS_URL must be a URL starting with redis:// or rediss://, got "localhost:6379"',
+      'REDIS_URL must be a URL starting with redis://, rediss://, redis-cluster:// or redis-sentinel://, got "localhost:6379"',
       'DATABASE_URL must be a URL starting with postgres:// or postgresql://, got "mysql://root:***@db/pdv"',
       'SESSION_SECRET each secret must be at least 32 characters (openssl rand -hex 32)',
       'SESSION_COOKIE_SECURE must be true or false, got "yes"',
@@ -121,6 +121,25 @@ describe('the configuration schema', () => {
       'INSTANCE_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
       'BANCADA_FANOUT must be on, dry-run or off, got "maybe"',
       'PDV_MAX_CONNECTIONS_PER_IP must be a whole number from 1 to 1000000, got "0"',
+    ]);
+  });
+
+  it('takes a Redis Cluster or a Sentinel set-up as REDIS_URL, and explains a bad one', () => {
+    for (const redis of [
+      'redis-cluster://127.0.0.1:7000,127.0.0.1:7001',
+      'rediss-cluster://app:secret@10.0.0.1:6379',
+      'redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster',
+    ]) {
+      expect(loadConfig({ REDIS_URL: redis }).redisUrl).toBe(redis);
+    }
+    expect(problems({ REDIS_URL: 'redis-cluster://' })).toEqual([
+      'REDIS_URL must list host:port nodes separated by commas, got "redis-cluster://"',
+    ]);
+    expect(problems({ REDIS_URL: 'redis-cluster://a:1,b' })).toEqual([
+      'REDIS_URL must list host:port nodes separated by commas, got "redis-cluster://a:1,b"',
+    ]);
+    expect(problems({ REDIS_URL: 'redis-sentinel://:pw@127.0.0.1:26379' })).toEqual([
+      'REDIS_URL must end with the master\'s name (redis-sentinel://host:port,…/mymaster), got "redis-sentinel://:***@127.0.0.1:26379"',
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { Backoff, describeRedisError, sleep } from '@bancada/internal';
+import { Backoff, sleep } from '@bancada/internal';
 import type { AckQueue } from './ack-queue.js';
 import { type EventRow, parseEntries, type StreamEntry } from './entries.js';
 import type { EventTable, Written } from './event-table.js';
@@ -6,6 +6,7 @@ import type { GroupStream, Refused } from './group-stream.js';
 import type { LatencyWindow } from './latency-window.js';
 import { type ResolvedWorkerOptions, redact } from './options.js';
 import type { PersistTracing } from './persist-tracing.js';
+import { explainRedisError } from './stream-replies.js';
 import type { WorkerCounts } from './types.js';
 import type { WorkerLog } from './worker-log.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -145,7 +146,7 @@ export class BatchWriter {
 
   private redisFailed(error: unknown): void {
     this.p.counts.redisErrors++;
-    this.p.log.error('redis', describeRedisError(error));
+    this.p.log.error('redis', explainRedisError(error));
   }
 
   /**

@@ -12,6 +12,7 @@ const SETTINGS = {
   'redis-url': { env: 'REDIS_URL', option: 'redis', number: false },
   'database-url': { env: 'DATABASE_URL', option: 'connectionString', number: false },
   stream: { env: 'BANCADA_WORKER_STREAM', option: 'stream', number: false },
+  partitions: { env: 'BANCADA_WORKER_PARTITIONS', option: 'partitions', number: true },
   group: { env: 'BANCADA_WORKER_GROUP', option: 'group', number: false },
   consumer: { env: 'BANCADA_WORKER_CONSUMER', option: 'consumer', number: false },
   table: { env: 'BANCADA_WORKER_TABLE', option: 'table', number: false },
@@ -50,7 +51,9 @@ group, in batches, at least once with idempotent inserts. Flags win over environ
 
   flag                         environment                          default
   --stream <name>              BANCADA_WORKER_STREAM                required
-  --redis-url <url>            REDIS_URL                            required
+  --redis-url <url>            REDIS_URL                            required (redis://h:p,
+                               redis-cluster://h:p,h:p, redis-sentinel://h:p,h:p/<name>)
+  --partitions <n>             BANCADA_WORKER_PARTITIONS            1 (the publishers' number)
   --database-url <url>         DATABASE_URL                         required
   --group <name>               BANCADA_WORKER_GROUP                 bancada-persistence
   --consumer <name>            BANCADA_WORKER_CONSUMER              <hostname>-<pid>-<random>

@@ -49,7 +49,11 @@ export class BatchGatherer {
     return batch;
   }
 
-  /** The group is gone (a Redis restarted empty): read this consumer's pending entries again. */
+  /**
+   * Reads this consumer's pending entries again at the next round: the group is gone (a Redis
+   * restarted empty), or Redis failed (a failover: acknowledgements the old master had not
+   * replicated left entries pending under this name, which would otherwise wait for a claim).
+   */
   startOver(): void {
     this.ownHistoryFrom = '0-0';
   }
@@ -91,7 +95,15 @@ export class BatchGatherer {
       this.p.acks.add(gone);
       this.warnGone(gone.length);
     }
-    if (entries.length > 0) this.add(entries);
+    // Read again after an outage: what this worker holds already is pending under its name too.
+    const mine = this.held();
+    const fresh = entries.filter((entry) => !mine.has(entry.id));
+    if (fresh.length > 0) this.add(fresh);
+  }
+
+  /** Ids of the entries this worker holds: being gathered or being written. */
+  private held(): Set<string> {
+    return new Set([...this.gathering, ...this.p.writing()].map((entry) => entry.id));
   }
 
   /** Takes over entries that other (dead) consumers left pending for claimMinIdleMs. */
@@ -105,7 +117,7 @@ export class BatchGatherer {
     // A scan that is not over goes on at the next round, else after claimIntervalMs.
     if (cursor === '0-0') this.nextClaimAt = Date.now() + o.claimIntervalMs;
     if (gone.length > 0) this.warnGone(gone.length);
-    const mine = new Set([...this.gathering, ...this.p.writing()].map((entry) => entry.id));
+    const mine = this.held();
     const taken = entries.filter((entry) => !mine.has(entry.id));
     if (taken.length === 0) return;
     this.p.counts.claimed += taken.length;

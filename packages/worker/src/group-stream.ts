@@ -1,5 +1,5 @@
-import { closeOwnConnection, openOwnConnection, type RedisSource } from '@bancada/internal';
-import type { Redis } from 'ioredis';
+import { closeOwnConnection, openOwnClient, type RedisSource } from '@bancada/internal';
+import type { Cluster, Redis } from 'ioredis';
 import type { StreamEntry } from './entries.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import { entriesOfClaim, entriesOfRead, infoOf } from './stream-replies.js';
@@ -17,14 +17,15 @@ export interface Refused {
 }
 
 /**
- * The worker's side of its consumer group, on two connections of its own: one blocks in
+ * The worker's side of its consumer group on one stream (a partition), on two connections of
+ * its own (each a `Cluster` client on a Redis Cluster): one blocks in
  * XREADGROUP (and claims), the other does everything else (XGROUP, XACK, the dead-letter
  * XADDs, XINFO), so that neither waits for the other. Each command is tried once: the
  * worker's loop decides when to try again.
  */
 export class GroupStream {
-  private readonly reader: Redis;
-  private readonly control: Redis;
+  private readonly reader: Redis | Cluster;
+  private readonly control: Redis | Cluster;
   private reading = false;
 
   constructor(
@@ -152,6 +153,15 @@ export class GroupStream {
     for (const [error] of results) if (error) throw error;
   }
 
+  /**
+   * Records `partitions` as the number of partitions of `stream` unless one is recorded
+   * already; resolves the number recorded.
+   */
+  async agreePartitions(key: string, partitions: number): Promise<number> {
+    await this.control.set(key, String(partitions), 'NX');
+    return Number(await this.control.get(key));
+  }
+
   /** The group's pending count and lag (XINFO GROUPS); undefined if Redis cannot say now. */
   async groupInfo(): Promise<{ pending: number; lag: number | null } | undefined> {
     if (this.control.status !== 'ready') return undefined;
@@ -187,12 +197,12 @@ export class GroupStream {
  * queueing: the worker's loop decides when to try again, and a queued XACK or XREADGROUP
  * replayed after a reconnect could act on a batch the loop has already given up.
  */
-function openConnection(source: RedisSource, name: string): Redis {
-  return openOwnConnection(source, { name, maxRetryDelayMs: 2000, connectTimeoutMs: 5000 });
+function openConnection(source: RedisSource, name: string): Redis | Cluster {
+  return openOwnClient(source, { name, maxRetryDelayMs: 2000, connectTimeoutMs: 5000 });
 }
 
 /** Resolves true once `connection` is ready, or false as soon as `signal` aborts. */
-function whenReady(connection: Redis, signal: AbortSignal): Promise<boolean> {
+function whenReady(connection: Redis | Cluster, signal: AbortSignal): Promise<boolean> {
   if (connection.status === 'ready') return Promise.resolve(true);
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {

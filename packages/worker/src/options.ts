@@ -1,24 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { checkRedisSource, checkWholeNumbers, type Logger, resolveLogger } from '@bancada/internal';
-import type { Redis, RedisOptions } from 'ioredis';
+import {
+  checkRedisSource,
+  checkWholeNumbers,
+  type Logger,
+  type RedisSource,
+  resolveLogger,
+} from '@bancada/internal';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { WorkerOptionError } from './errors.js';
+import { MAX_PARTITIONS } from './partitions.js';
 
 const invalid = (message: string) => new WorkerOptionError(message);
 
 /** Options of `createPersistenceWorker()`. */
 export interface PersistenceWorkerOptions {
   /**
-   * The Redis that holds the stream: a `redis://` URL, an ioredis client (only a template:
-   * the worker opens and closes its own two connections, one of them blocks in XREADGROUP)
-   * or ioredis options.
+   * The Redis that holds the stream: a URL (`redis://`, `rediss://`, `redis-cluster://h:p,h:p`,
+   * `redis-sentinel://h:p,h:p/<master name>`), an ioredis client, `Cluster` or Sentinel-backed
+   * `Redis` (only a template: the worker opens and closes its own connections, two per
+   * partition, one of them blocks in XREADGROUP), ioredis options (with `sentinels` and
+   * `name` for Sentinel) or `{ cluster: ['host:port', …] }`.
    * @default process.env.REDIS_URL
    */
-  redis?: string | Redis | RedisOptions;
+  redis?: RedisSource;
   /** The Redis Stream to persist. Each entry holds one envelope in the field `field`. */
   stream: string;
+  /**
+   * How many streams `stream` is split into, so that several Redis Cluster masters share the
+   * work: partition `i` is the stream `<stream>:{<tag>}` (see `partitionStreams()`), each in a
+   * slot of its own; a publisher picks a room's partition with `partitionOf(room, N)` (or
+   * `createEventPublisher()` does), so one room keeps its order. Every worker reads every
+   * partition. Publishers and workers must agree on N: the workers record it in Redis
+   * (`<stream>:partitions`) and log an error when theirs differs. 1 is `stream` itself.
+   * @default 1
+   */
+  partitions?: number;
   /**
    * The consumer group. Workers that share a group share the stream's entries between them;
    * another group persists every entry again (to another table, say).
@@ -126,8 +144,9 @@ export interface PersistenceWorkerTestHooks {
 
 /** Options after defaults, as the worker uses them. */
 export interface ResolvedWorkerOptions {
-  redis: string | Redis | RedisOptions;
+  redis: RedisSource;
   stream: string;
+  partitions: number;
   group: string;
   consumer: string;
   pool: pg.Pool | undefined;
@@ -174,6 +193,7 @@ export function resolveWorkerOptions(
   const resolved: ResolvedWorkerOptions = {
     redis: given.redis ?? (env.REDIS_URL || ''),
     stream: given.stream,
+    partitions: given.partitions ?? 1,
     group: given.group ?? 'bancada-persistence',
     consumer: given.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     pool: given.pool,
@@ -208,10 +228,22 @@ function validate(o: ResolvedWorkerOptions, given: PersistenceWorkerOptions): vo
   }
   if (o.redis === '') {
     throw new WorkerOptionError(
-      'redis is required: pass a redis:// URL, an ioredis client or options, or set REDIS_URL',
+      'redis is required: pass a redis:// (or redis-cluster://, redis-sentinel://) URL, ' +
+        'an ioredis client or options, or set REDIS_URL',
     );
   }
   checkRedisSource(o.redis, invalid);
+  if (!Number.isInteger(o.partitions) || o.partitions < 1 || o.partitions > MAX_PARTITIONS) {
+    throw new WorkerOptionError(
+      `partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${o.partitions}`,
+    );
+  }
+  if (o.partitions > 1 && /[{}]/.test(o.stream)) {
+    throw new WorkerOptionError(
+      `stream must not contain { or } with partitions above 1 (each partition's name ` +
+        `carries a hash tag of its own), got ${JSON.stringify(o.stream)}`,
+    );
+  }
   if (given.pool !== undefined && given.connectionString !== undefined) {
     throw new WorkerOptionError(
       'give either pool or connectionString, not both: the worker would not know which to use',

@@ -1,11 +1,8 @@
-import { Backoff, describeRedisError, sleep } from '@bancada/internal';
-import { AckQueue } from './ack-queue.js';
-import { BatchWriter } from './batch-writer.js';
-import type { StreamEntry } from './entries.js';
+import { describeTopology, sleep, topologyOf } from '@bancada/internal';
 import { PersistenceWorkerClosedError } from './errors.js';
 import { EventTable } from './event-table.js';
-import { BatchGatherer } from './gatherer.js';
-import { GroupStream, MAX_BLOCK_MS } from './group-stream.js';
+import type { GroupStream } from './group-stream.js';
+import { MAX_BLOCK_MS } from './group-stream.js';
 import { LatencyWindow } from './latency-window.js';
 import {
   type PersistenceWorkerOptions,
@@ -13,8 +10,9 @@ import {
   redact,
   resolveWorkerOptions,
 } from './options.js';
+import { PartitionLane } from './partition-lane.js';
+import { deadLetterStreams, partitionCountKey, partitionStreams } from './partitions.js';
 import { PersistTracing } from './persist-tracing.js';
-import { isNoGroup } from './stream-replies.js';
 import type { PersistenceWorker, PersistenceWorkerStats, WorkerCounts } from './types.js';
 import { WorkerLog } from './worker-log.js';
 import { registerWorkerMetrics, type WorkerMetrics } from './worker-metrics.js';
@@ -38,21 +36,17 @@ export function createPersistenceWorker(options: PersistenceWorkerOptions): Pers
   return new StreamPersister(resolveWorkerOptions(options));
 }
 
-/** What start() makes: Redis on one side, Postgres on the other, the batch in between. */
+/** What start() makes: one lane per partition, and the table they all write to. */
 interface Parts {
-  stream: GroupStream;
+  lanes: PartitionLane[];
   table: EventTable;
-  acks: AckQueue;
-  gatherer: BatchGatherer;
-  writer: BatchWriter;
 }
 
-/** The loop and the lifecycle: gathers a batch while the last one is written, until close(). */
+/** The lifecycle: starts a lane per partition, sums up their stats, closes them. */
 class StreamPersister implements PersistenceWorker {
   private readonly stopping = new AbortController();
   private readonly log: WorkerLog;
   private readonly latency = new LatencyWindow();
-  private readonly redisBackoff: Backoff;
   private readonly metrics: WorkerMetrics | undefined;
   private readonly counts: WorkerCounts = {
     batches: 0,
@@ -69,19 +63,12 @@ class StreamPersister implements PersistenceWorker {
   private statsTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /**
-   * The batch being written, while the next one is gathered: reading overlaps writing, so
-   * a worker holds at most two batches.
-   */
-  private writing: { batch: StreamEntry[]; done: Promise<void> } | undefined;
-  private groupReady = false;
+  private partitionsChecked = false;
   private redisUp = false;
   private redisLost = false;
-  private group = { pending: 0, lag: null as number | null };
 
   constructor(private readonly o: ResolvedWorkerOptions) {
     this.log = new WorkerLog(o.logger, this.stopping.signal);
-    this.redisBackoff = new Backoff(o.backoffMs[0], o.backoffMs[1]);
     // At creation, so that a second worker on one registry fails where it is made.
     this.metrics = o.registry && registerWorkerMetrics(o.registry, () => this.stats());
   }
@@ -90,32 +77,32 @@ class StreamPersister implements PersistenceWorker {
     if (this.closing) throw new PersistenceWorkerClosedError();
     if (this.loop) return;
     const { o, counts, log, latency, metrics } = this;
-    const closing = this.stopping.signal;
-    const stream = new GroupStream(o, {
-      onError: (error) => log.error('redis', describeRedisError(error)),
-      onUpOrDown: () => this.noteRedis(),
-    });
     const table = new EventTable(o, this.onPoolError);
-    const acks = new AckQueue(stream, counts);
-    const writing = () => this.writing?.batch ?? [];
-    const gatherer = new BatchGatherer(o, { stream, acks, counts, log, closing, writing });
-    const writer = new BatchWriter(o, {
+    const shared = {
       table,
-      stream,
-      acks,
       counts,
       latency,
       metrics,
       tracing: PersistTracing.open(),
       log,
-      closing,
-    });
-    this.parts = { stream, table, acks, gatherer, writer };
+      closing: this.stopping.signal,
+      onUpOrDown: () => this.noteRedis(),
+      onGroupReady: (stream: GroupStream) => this.checkPartitions(stream),
+    };
+    const streams = partitionStreams(o.stream, o.partitions);
+    const deadLetters = deadLetterStreams(o.deadLetterStream, o.partitions);
+    const lanes = streams.map(
+      (stream, i) => new PartitionLane({ ...o, stream, deadLetterStream: deadLetters[i]! }, shared),
+    );
+    this.parts = { lanes, table };
     this.statsTimer = setInterval(() => void this.readGroupInfo(), o.statsIntervalMs);
     this.statsTimer.unref();
-    this.loop = this.run();
+    this.loop = Promise.all(lanes.map((lane) => lane.run())).then(() => {});
+    const partitions =
+      o.partitions === 1 ? '' : ` in ${o.partitions} partitions (${streams[0]} and on)`;
     log.info(
-      `persisting stream ${o.stream} (group ${o.group}, consumer ${o.consumer}) ` +
+      `persisting stream ${o.stream}${partitions} from ${this.mode()} ` +
+        `(group ${o.group}, consumer ${o.consumer}) ` +
         `to table ${o.table} of ${o.pool ? 'the given pool' : redact(o.connectionString ?? '')}, ` +
         `in batches of ${o.batchSize} or ${o.batchTimeoutMs} ms`,
     );
@@ -128,25 +115,33 @@ class StreamPersister implements PersistenceWorker {
 
   stats(): PersistenceWorkerStats {
     const o = this.o;
+    const lanes = this.parts?.lanes ?? [];
+    const lags = lanes.map((lane) => lane.group.lag);
     return {
       stream: o.stream,
+      partitions: o.partitions,
       group: o.group,
       consumer: o.consumer,
       table: o.table,
       running: this.loop !== undefined && this.closing === undefined,
       degraded: this.degraded,
-      pending: this.group.pending,
-      lag: this.group.lag,
-      held: (this.parts?.gatherer.size ?? 0) + (this.writing?.batch.length ?? 0),
+      pending: lanes.reduce((sum, lane) => sum + lane.group.pending, 0),
+      lag: lags.includes(null) ? null : lags.reduce<number>((sum, lag) => sum + (lag ?? 0), 0),
+      held: lanes.reduce((sum, lane) => sum + lane.held, 0),
       ...this.counts,
       insertLatency: this.latency.summary(),
     };
   }
 
+  /** `redis`, `redis cluster`, `redis sentinel mymaster`: what the start-up line says. */
+  private mode(): string {
+    return describeTopology(topologyOf(this.o.redis));
+  }
+
   private get degraded(): boolean {
     const parts = this.parts;
     if (parts === undefined || this.closing) return false;
-    return parts.writer.postgresDown || !parts.stream.up;
+    return parts.lanes.some((lane) => lane.writer.postgresDown || !this.redisUsable(lane));
   }
 
   private async shutdown(): Promise<void> {
@@ -158,11 +153,11 @@ class StreamPersister implements PersistenceWorker {
         this.loop.then(() => true),
         sleep(MAX_BLOCK_MS * 4).then(() => false),
       ]);
-      if (!finished) parts?.stream.dropBlockedRead();
+      if (!finished) for (const lane of parts?.lanes ?? []) lane.stream.dropBlockedRead();
       await this.loop;
     }
     if (parts) {
-      await parts.stream.close();
+      await Promise.all(parts.lanes.map((lane) => lane.stream.close()));
       await parts.table.close();
     }
     this.metrics?.unregister();
@@ -173,87 +168,56 @@ class StreamPersister implements PersistenceWorker {
     this.log.error('postgres', `idle connection lost: ${error.message}`);
   };
 
-  /** Rounds until closed; never throws: every failure is logged and retried after a backoff. */
-  private async run(): Promise<void> {
-    const { acks, gatherer, writer } = this.parts!;
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      try {
-        await this.round();
-        this.redisBackoff.reset();
-      } catch (error) {
-        this.counts.redisErrors++;
-        if (isNoGroup(error)) {
-          // The stream or its group is gone (a Redis restarted without persistence):
-          // create it again, and read this consumer's pending entries again.
-          this.groupReady = false;
-          gatherer.startOver();
-        }
-        this.log.error('redis', describeRedisError(error));
-        await sleep(this.redisBackoff.next(), signal);
-      }
-    }
-    // close(): the batch being written is finished; one gathered meanwhile is tried once,
-    // unless Postgres is known to be away (then it is abandoned, unacknowledged, at once).
-    await this.writing?.done;
-    if (gatherer.size > 0 && !writer.postgresDown) this.startWriting();
-    await this.writing?.done;
-    // Written before close() but not acknowledged: one last try, else XAUTOCLAIM brings
-    // them back to a worker, whose insert skips them.
-    if (acks.size > 0) await acks.acknowledge().catch(() => {});
-  }
-
-  /** Gathers one batch (while the last one is being written), then hands it to be written. */
-  private async round(): Promise<void> {
-    const { stream, acks, gatherer } = this.parts!;
-    const signal = this.stopping.signal;
-    if (!(await stream.ready(signal))) return;
-    if (!this.groupReady) await this.createGroup();
-    if (acks.size > 0) await acks.acknowledge();
-    await gatherer.gather();
-    if (signal.aborted) return;
-    await this.writing?.done;
-    if (gatherer.size > 0) this.startWriting();
-  }
-
-  private startWriting(): void {
-    const { gatherer, writer } = this.parts!;
-    const batch = gatherer.take();
-    const writing = { batch, done: writer.write(batch) };
-    this.writing = writing;
-    void writing.done.then(() => {
-      if (this.writing === writing) this.writing = undefined;
-    });
-  }
-
-  private async createGroup(): Promise<void> {
-    const o = this.o;
-    if (await this.parts!.stream.createGroup()) {
-      this.log.info(`created consumer group ${o.group} on ${o.stream}`);
-    }
-    this.groupReady = true;
-    void this.readGroupInfo();
-  }
-
-  /** The group's pending count and lag, for `stats()`. */
   private async readGroupInfo(): Promise<void> {
-    const info = await this.parts?.stream.groupInfo();
-    if (info) this.group = info;
+    await Promise.all((this.parts?.lanes ?? []).map((lane) => lane.readGroupInfo()));
+  }
+
+  /**
+   * Once per worker: records its number of partitions in Redis unless one is there, and says
+   * so loudly when another number is: publishers or workers that disagree on it put a room's
+   * events in streams that nobody reads, or read in the wrong order.
+   */
+  private async checkPartitions(stream: GroupStream): Promise<void> {
+    if (this.partitionsChecked) return;
+    const o = this.o;
+    const key = partitionCountKey(o.stream);
+    const recorded = await stream.agreePartitions(key, o.partitions);
+    this.partitionsChecked = true;
+    if (recorded !== o.partitions) {
+      this.log.error(
+        'worker',
+        `[BANCADA_WORKER_PARTITIONS_MISMATCH] this worker reads ${o.stream} in ` +
+          `${o.partitions} partition(s), but ${key} says ${recorded}: every publisher and ` +
+          'worker of a stream must use the same number. To change it on purpose, stop the ' +
+          `publishers, let the workers empty the old partitions, then SET ${key} ${o.partitions}`,
+      );
+    }
+  }
+
+  /** The lane's connections are ready and its last round did not fail on Redis. */
+  private redisUsable(lane: PartitionLane): boolean {
+    return lane.stream.up && !lane.redisFailing;
   }
 
   /** Logs each loss of Redis and each recovery once. */
   private noteRedis(): void {
     const parts = this.parts;
     if (parts === undefined || this.closing) return;
-    const up = parts.stream.up;
+    const up = parts.lanes.every((lane) => this.redisUsable(lane));
     if (up === this.redisUp) return;
     this.redisUp = up;
-    // At start the two connections come up one after the other: only a loss is news.
+    // At start the connections come up one after the other: only a loss is news.
     if (!up) {
       this.redisLost = true;
+      const down = parts.lanes.filter((lane) => !this.redisUsable(lane));
+      const held = down.reduce((sum, lane) => sum + lane.gatherer.size, 0);
+      const which =
+        down.length === parts.lanes.length
+          ? ''
+          : ` for ${down.length} of ${parts.lanes.length} partitions`;
       this.log.warn(
-        `redis unavailable; holding ${parts.gatherer.size} entries, ` +
-          'reading and acknowledging nothing until it is back (degraded)',
+        `redis unavailable${which}; holding ${held} entries, ` +
+          'reading and acknowledging nothing there until it is back (degraded)',
       );
     } else if (this.redisLost) {
       this.log.info('redis is back; reading again');

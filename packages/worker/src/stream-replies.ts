@@ -1,3 +1,4 @@
+import { describeRedisError } from '@bancada/internal';
 import type { StreamEntry } from './entries.js';
 
 /**
@@ -54,4 +55,16 @@ export function infoOf(flat: unknown[]): Map<unknown, unknown> {
 /** True for the error Redis gives when the stream or its group no longer exists. */
 export function isNoGroup(error: unknown): boolean {
   return (error as Error | undefined)?.message?.startsWith('NOGROUP') === true;
+}
+
+/**
+ * A Redis error in words for the log: ioredis's Cluster says only "Failed to refresh slots
+ * cache" when no seed node answers, or none can say who serves the slots.
+ */
+export function explainRedisError(error: unknown): string {
+  const message = describeRedisError(error);
+  if (/Failed to refresh slots cache/i.test(message)) {
+    return `${message} (no node of the cluster's seed list answers, or none serves every slot)`;
+  }
+  return message;
 }

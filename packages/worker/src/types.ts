@@ -1,6 +1,8 @@
 /** `worker.stats()`: counters since the worker was made, and the group's backlog. */
 export interface PersistenceWorkerStats {
   stream: string;
+  /** How many streams `stream` is split into (1: `stream` itself). */
+  partitions: number;
   group: string;
   consumer: string;
   table: string;
@@ -9,8 +11,8 @@ export interface PersistenceWorkerStats {
   /** True while Postgres or Redis cannot be reached: nothing is being acknowledged. */
   degraded: boolean;
   /**
-   * Entries the group has delivered and nobody has acknowledged yet, all consumers together
-   * (XINFO GROUPS, read every `statsIntervalMs`).
+   * Entries the group has delivered and nobody has acknowledged yet, all consumers and all
+   * partitions together (XINFO GROUPS, read every `statsIntervalMs`).
    */
   pending: number;
   /**

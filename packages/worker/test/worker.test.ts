@@ -15,7 +15,13 @@ import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseCliConfig } from '../src/cli-config.js';
-import { createPersistenceWorker, type PersistenceWorkerOptions } from '../src/index.js';
+import {
+  createEventPublisher,
+  createPersistenceWorker,
+  type PersistenceWorkerOptions,
+  partitionStreams,
+} from '../src/index.js';
+import { resolveWorkerOptions } from '../src/options.js';
 import {
   acknowledgedIds,
   addEvents,
@@ -105,7 +111,12 @@ describe('createPersistenceWorker', () => {
 
     // The same events again (a publisher that retried): acknowledged, not written twice.
     await addEvents(redis, stream, 0, 10);
-    await waitFor('the repeats to be handled', () => worker.stats().duplicates === 10, LONG);
+    // Counted as duplicates once written, as acknowledged once the XACK has answered.
+    await waitFor(
+      'the repeats to be handled',
+      () => worker.stats().duplicates === 10 && worker.stats().acknowledged === 1010,
+      LONG,
+    );
     expect(await rowCount(sql, table)).toBe(1000);
     const stats = worker.stats();
     expect(stats).toMatchObject({ inserted: 1000, acknowledged: 1010, degraded: false });
@@ -354,6 +365,57 @@ describe('createPersistenceWorker', () => {
     );
   });
 
+  it('after losing Redis, reads again what is pending under its name at once, not after a claim', async () => {
+    // As after a failover whose new master missed some of this worker's acknowledgements:
+    // entries pending under the worker's own name that it no longer holds.
+    const { stream, group, table } = names('own-pending');
+    const worker = startWorker({ stream, group, table, consumer: 'own', claimMinIdleMs: 600_000 });
+    await waitFor('the group', async () => (await redis.exists(stream)) === 1, LONG);
+    await addEvents(redis, stream, 0, 5);
+    await waitFor('5 rows', async () => (await rowCount(sql, table)) === 5, LONG);
+    // Entries delivered to "own" behind the worker's back, in one transaction so that the
+    // worker's blocked read cannot take them first: pending under its name.
+    const transaction = redis.multi();
+    for (let n = 5; n < 10; n++) transaction.xadd(stream, '*', 'e', envelope(n));
+    transaction.xreadgroup('GROUP', group, 'own', 'COUNT', 5, 'STREAMS', stream, '>');
+    await transaction.exec();
+    expect(await pendingCount(redis, stream, group)).toBe(5);
+    expect(worker.stats().held).toBe(0);
+    // Its reading connection dropped: the next round fails, then reads its own pending entries.
+    const clients = String(await redis.client('LIST')).split('\n');
+    const reader = clients.find((line) => line.includes('name=bancada-worker-read:own'));
+    await redis.client('KILL', 'ID', /id=(\d+)/.exec(reader!)![1]!);
+    await waitFor('10 rows', async () => (await rowCount(sql, table)) === 10, LONG);
+    await waitFor('nothing pending', async () => (await pendingCount(redis, stream, group)) === 0);
+    expect(worker.stats().claimed).toBe(0);
+  });
+
+  it('reads every partition of a partitioned stream on one Redis, each room in its order', async () => {
+    const { stream, group, table } = names('partitioned');
+    const worker = startWorker({ stream, group, table, partitions: 4 });
+    const publisher = createEventPublisher({ redis: url, stream, partitions: 4, logger: false });
+    cleanups.push(() => publisher.close());
+    for (let n = 0; n < 120; n++) {
+      await publisher.publish({ eventType: 'order-created', id: `p${n}`, restaurantId: n % 9 });
+    }
+    await waitFor('120 rows', async () => (await rowCount(sql, table)) === 120, LONG);
+    const streams = partitionStreams(stream, 4);
+    const lengths = await Promise.all(streams.map((name) => redis.xlen(name)));
+    expect(lengths.every((length) => length > 0)).toBe(true);
+    expect(lengths.reduce((a, b) => a + b)).toBe(120);
+    const { rows } = await sql.query(
+      `SELECT room, array_agg(id ORDER BY split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint) AS ids FROM ${table} GROUP BY room`,
+    );
+    for (const { room, ids } of rows) {
+      // One room, one partition: its entries in the order they were published.
+      expect(new Set(ids.map(() => publisher.streamOf({ room }))).size).toBe(1);
+      expect(ids.map((id: string) => Number(id.slice(1)))).toEqual(
+        [...ids.map((id: string) => Number(id.slice(1)))].sort((a, b) => a - b),
+      );
+    }
+    expect(worker.stats()).toMatchObject({ partitions: 4, inserted: 120 });
+  });
+
   it('refuses options that cannot work, naming them', () => {
     const base = { redis: 'redis://127.0.0.1:6379', connectionString: db.url, stream: 's' };
     const refused = (options: Record<string, unknown>, message: RegExp) =>
@@ -375,6 +437,20 @@ describe('createPersistenceWorker', () => {
     refused({ connectionString: 'mysql://x' }, /connectionString must start with postgres/);
     refused({ redis: 'localhost:6379' }, /redis URL must start with redis:\/\//);
     refused({ backoffMs: [100, 10] }, /backoffMs must be \[min, max\]/);
+    refused({ partitions: 0 }, /partitions must be a whole number from 1 to 256, got 0/);
+    refused({ partitions: 2.5 }, /partitions must be a whole number/);
+    refused({ partitions: 4, stream: 'events:{a}' }, /stream must not contain \{ or \}/);
+    refused({ redis: 'redis-cluster://' }, /names no host:port/);
+    refused({ redis: 'redis-sentinel://127.0.0.1:26379' }, /ends with the master's name/);
+    refused({ redis: { cluster: [] } }, /redis.cluster must list at least one node/);
+    refused({ redis: { sentinels: [{ port: 26379 }] } }, /Sentinel options need `name`/);
+    for (const redis of [
+      'redis-cluster://127.0.0.1:7000,127.0.0.1:7001',
+      'redis-sentinel://127.0.0.1:26379/mymaster',
+      { cluster: ['127.0.0.1:7000'] },
+    ]) {
+      expect(() => resolveWorkerOptions({ ...base, redis })).not.toThrow();
+    }
     const logger = recordingLogger();
     const eager = createPersistenceWorker({
       ...base,
