@@ -1,9 +1,12 @@
+import { describeTopology, topologyOf } from '@bancada/internal';
 import { Hub } from './hub.js';
 import { type HubOptions, resolveOptions } from './options.js';
 
 /**
  * Creates the hub. With `redis` (or `REDIS_URL`) events reach the clients of every
- * instance; without, this instance's only. Logs the mode once.
+ * instance; without, this instance's only. Logs the mode once: `realtime: redis`,
+ * `realtime: redis cluster` (then `redis cluster, 3 masters` once connected),
+ * `realtime: redis sentinel mymaster`.
  *
  * @example
  * const hub = createHub({ authenticate: sessionAuthenticator(session) });
@@ -28,7 +31,7 @@ export function createHub(options: HubOptions): Hub {
   o.logger.info(
     o.redis === undefined
       ? 'realtime: local (single instance only)'
-      : `realtime: redis (distributed, fan-out ${o.fanout})`,
+      : `realtime: ${describeTopology(topologyOf(o.redis))} (distributed, fan-out ${o.fanout})`,
   );
   return hub;
 }

@@ -3,15 +3,17 @@ import {
   closeOwnConnection,
   describeRedisError,
   type Logger,
+  openOwnClient,
   openOwnConnection,
   type RedisSource,
   ThrottledLog,
   within,
 } from '@bancada/internal';
 import { decodeEnvelope, type Envelope } from '@bancada/internal/wire';
-import type { Redis } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import type { HubCounters } from '../counters.js';
-import { APPEND_AND_PUBLISH } from './append-script.js';
+import { appendAndPublish } from './append-script.js';
+import { ClusterWatch } from './cluster-watch.js';
 import type { RedisNames } from './redis-names.js';
 
 /** What the bus tells the hub. */
@@ -26,6 +28,8 @@ export interface BusListener {
 
 export interface RedisBusOptions {
   source: RedisSource;
+  /** A Redis Cluster: room channels over sharded pub/sub, names with hash tags. */
+  cluster: boolean;
   names: RedisNames;
   instanceId: string;
   maxInFlight: number;
@@ -42,6 +46,14 @@ export interface RedisBusOptions {
 const SUBSCRIBE_BATCH = 500;
 
 /**
+ * A Cluster client must not send a command again once it may have run: ioredis would resend
+ * one whose node closed (after `retryDelayOnFailover`) or said CLUSTERDOWN, and a publish that
+ * had gone out before its master died would reach the clients twice. MOVED and TRYAGAIN (the
+ * command did not run) are still followed.
+ */
+const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
+
+/**
  * The hub's side of Redis: one connection commands (publishes, appends, history reads), one
  * subscribes. The broadcast and restaurant channels are always subscribed, so any service
  * can reach clients with a plain PUBLISH; a room's channel only while it has a local member,
@@ -51,10 +63,21 @@ const SUBSCRIBE_BATCH = 500;
  * at once, never queued (a queue replayed later arrives late and in a burst, and races the
  * other instances' resubscription). Both connections reconnect by themselves, and the
  * subscriber subscribes every channel again on each reconnect.
+ *
+ * On a Redis Cluster a room's channel is a shard channel (SSUBSCRIBE, SPUBLISH, on the master
+ * of its slot, which also holds its history); the broadcast and restaurant channels stay plain
+ * channels, which the cluster carries to every node, so outside publishers keep a plain
+ * PUBLISH for them. ioredis keeps the subscriptions across failovers and slot moves (it
+ * subscribes again on the new owner); a ClusterWatch reports a lost master and its return.
  */
 export class RedisBus {
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  private readonly pub: Redis | Cluster;
+  private readonly sub: Redis | Cluster;
+  private readonly appendScript: string;
+  /** Only on a cluster: a master lost and back. */
+  private readonly watch: ClusterWatch | undefined;
+  /** Publishes and appends sent and not yet answered (a Cluster has no one command queue). */
+  private inFlight = 0;
   /** Room channels that should be subscribed: rooms with a local member. */
   private readonly wanted = new Set<string>();
   private readonly log: ThrottledLog;
@@ -62,15 +85,35 @@ export class RedisBus {
   /** Resolves when the commanding connection is ready again (see commandsReady). */
   private commandsBack: Promise<void> | undefined;
   private wasDegraded = false;
+  /** Connected and subscribed at least once. */
+  private everUp = false;
   private closed = false;
 
   constructor(private readonly o: RedisBusOptions) {
     this.log = new ThrottledLog(o.logger);
-    this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
-    this.sub = openOwnConnection(o.source, {
-      name: 'bancada-realtime-sub',
-      extra: { autoResubscribe: false }, // it subscribes everything itself on each 'ready'
-    });
+    this.appendScript = appendAndPublish(o.cluster ? 'SPUBLISH' : 'PUBLISH');
+    if (o.cluster) {
+      this.pub = openOwnClient(o.source, { name: 'bancada-realtime-pub' }, NEVER_RESEND);
+      // ioredis delivers shard channels only with shardedSubscribers (one connection per
+      // master), and subscribes them again on the new owner after a failover or slot move.
+      this.sub = openOwnClient(
+        o.source,
+        { name: 'bancada-realtime-sub' },
+        { ...NEVER_RESEND, shardedSubscribers: true },
+      );
+      this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
+        lost: (reason) => this.noteState(reason),
+        back: () => this.noteState(),
+      });
+      this.sub.on('smessage', (channel: string, text: string) => this.onMessage(channel, text));
+      this.pub.once('ready', () => this.logMasters());
+    } else {
+      this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
+      this.sub = openOwnConnection(o.source, {
+        name: 'bancada-realtime-sub',
+        extra: { autoResubscribe: false }, // it subscribes everything itself on each 'ready'
+      });
+    }
     for (const [role, connection] of [
       ['publisher', this.pub],
       ['subscriber', this.sub],
@@ -85,20 +128,21 @@ export class RedisBus {
 
   /** True while events cannot cross to other instances. */
   get degraded(): boolean {
-    return !(this.pub.status === 'ready' && this.sub.status === 'ready' && this.subscribed);
+    return !(
+      this.pub.status === 'ready' &&
+      this.sub.status === 'ready' &&
+      this.subscribed &&
+      !this.watch?.lost
+    );
   }
 
   /** True while publishes can be sent. */
   get usable(): boolean {
-    return (
-      !this.closed &&
-      this.pub.status === 'ready' &&
-      this.pub.commandQueue.length < this.o.maxInFlight
-    );
+    return !this.closed && this.pub.status === 'ready' && this.inFlight < this.o.maxInFlight;
   }
 
   /** The commanding connection, for reads of the rooms' history. */
-  get commands(): Redis {
+  get commands(): Redis | Cluster {
     return this.pub;
   }
 
@@ -108,11 +152,17 @@ export class RedisBus {
       if (!this.closed) this.o.counters.fanoutDropped++;
       return;
     }
-    this.pub.publish(this.o.names.channelOf(room), line).catch(() => {
-      // Lost with its connection: it may or may not have reached Redis. Never resent, so
-      // never delivered twice.
-      this.o.counters.fanoutDropped++;
-    });
+    const channel = this.o.names.channelOf(room);
+    const sharded = this.o.cluster && this.o.names.isRoomChannel(channel);
+    this.inFlight++;
+    (sharded ? this.pub.spublish(channel, line) : this.pub.publish(channel, line))
+      .catch((error: Error) => {
+        // Lost with its connection: it may or may not have reached Redis. Never resent, so
+        // never delivered twice.
+        this.o.counters.fanoutDropped++;
+        this.watch?.trouble(`a publish failed: ${describeRedisError(error)}`);
+      })
+      .finally(() => this.inFlight--);
   }
 
   /**
@@ -122,16 +172,23 @@ export class RedisBus {
   async append(room: string, body: string): Promise<string> {
     const history = this.o.history;
     if (history === undefined) throw new Error('this hub keeps no history');
+    const sent = this.pub.eval(
+      this.appendScript,
+      2,
+      this.o.names.historyKeyOf(room),
+      this.o.names.channelOf(room),
+      history.maxLen,
+      history.maxAgeMs,
+      body,
+    );
+    this.inFlight++;
+    sent
+      .catch((error: Error) =>
+        this.watch?.trouble(`an append failed: ${describeRedisError(error)}`),
+      )
+      .finally(() => this.inFlight--);
     const id = await within(
-      this.pub.eval(
-        APPEND_AND_PUBLISH,
-        2,
-        this.o.names.historyKeyOf(room),
-        this.o.names.channelOf(room),
-        history.maxLen,
-        history.maxAgeMs,
-        body,
-      ),
+      sent,
       this.o.timeoutMs,
       `no answer from Redis within ${this.o.timeoutMs} ms`,
     );
@@ -143,7 +200,7 @@ export class RedisBus {
     const channel = this.o.names.channelOf(room);
     this.wanted.add(channel);
     if (this.sub.status === 'ready' && this.subscribed) {
-      this.sub.subscribe(channel).catch((error: Error) => this.logError('subscribe', error));
+      this.subscribeRooms([channel]).catch((error: Error) => this.logError('subscribe', error));
     }
   }
 
@@ -152,7 +209,7 @@ export class RedisBus {
     const channel = this.o.names.channelOf(room);
     if (!this.wanted.delete(channel)) return;
     if (this.sub.status === 'ready' && this.subscribed) {
-      this.sub.unsubscribe(channel).catch((error: Error) => this.logError('unsubscribe', error));
+      this.unsubscribeRooms([channel]).catch((error: Error) => this.logError('unsubscribe', error));
     }
   }
 
@@ -184,30 +241,69 @@ export class RedisBus {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.watch?.close();
     await Promise.all([closeOwnConnection(this.pub), closeOwnConnection(this.sub)]);
   }
 
-  /** After every (re)connect of the subscriber: the plain channels and every wanted room. */
+  /**
+   * After every (re)connect of the subscriber: the plain channels and every wanted room. On a
+   * cluster only the first time: ioredis subscribes again by itself there (see the class).
+   */
   private async subscribeAll(): Promise<void> {
+    if (this.closed) return;
+    if (this.o.cluster && this.subscribed) {
+      this.noteState();
+      return;
+    }
     this.subscribed = false;
     const { broadcastChannel, restaurantChannel } = this.o.names;
-    const channels = [broadcastChannel, restaurantChannel, ...this.wanted];
+    const rooms = [...this.wanted];
     try {
-      for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-        await this.sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH));
-      }
+      await this.sub.subscribe(broadcastChannel, restaurantChannel);
+      await this.subscribeRooms(rooms);
       // Rooms left meanwhile were subscribed above from the old list: drop them again.
-      const stale = channels.filter((c) => this.o.names.isRoomChannel(c) && !this.wanted.has(c));
-      if (stale.length > 0) await this.sub.unsubscribe(...stale);
+      const stale = rooms.filter((c) => !this.wanted.has(c));
+      if (stale.length > 0) await this.unsubscribeRooms(stale);
       // Rooms joined meanwhile are not in the list yet.
-      const missed = [...this.wanted].filter((c) => !channels.includes(c));
-      if (missed.length > 0) await this.sub.subscribe(...missed);
+      const missed = [...this.wanted].filter((c) => !rooms.includes(c));
+      if (missed.length > 0) await this.subscribeRooms(missed);
       this.subscribed = true;
     } catch (error) {
-      // The connection went away again; its next 'ready' starts over.
+      // The connection went away again; its next 'ready' starts over. A cluster's does not
+      // always come (one node's connection failed, not the client's): start over here.
       this.logError('subscribe', error as Error);
+      if (this.o.cluster) setTimeout(() => void this.subscribeAll(), 250).unref();
     }
     this.noteState();
+  }
+
+  /**
+   * Room channels: plain channels in batches on one node; shard channels on a cluster, one
+   * command each (one SSUBSCRIBE names channels of one slot only).
+   */
+  private async subscribeRooms(channels: string[]): Promise<void> {
+    if (this.o.cluster) {
+      await Promise.all(channels.map((channel) => this.sub.ssubscribe(channel)));
+      return;
+    }
+    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
+      await this.sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH));
+    }
+  }
+
+  private async unsubscribeRooms(channels: string[]): Promise<void> {
+    if (this.o.cluster) {
+      await Promise.all(channels.map((channel) => this.sub.sunsubscribe(channel)));
+      return;
+    }
+    await this.sub.unsubscribe(...channels);
+  }
+
+  /** The start-up line of a cluster, once its masters are known. */
+  private logMasters(): void {
+    if (this.closed) return;
+    const masters = (this.pub as Cluster).nodes('master').length;
+    this.o.logger.info(`realtime: redis cluster, ${masters} masters`);
   }
 
   private onMessage(channel: string, text: string): void {
@@ -235,6 +331,9 @@ export class RedisBus {
   private noteState(reason?: string): void {
     if (this.closed) return;
     const degraded = this.degraded;
+    // A cluster client drops and opens node connections while it settles at start.
+    if (this.o.cluster && degraded && !this.everUp) return;
+    this.everUp ||= !degraded;
     if (degraded === this.wasDegraded) return;
     // At start both connections come up one after the other: only a loss is news.
     if (degraded && reason === undefined) return;
