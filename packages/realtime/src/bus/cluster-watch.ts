@@ -1,5 +1,5 @@
 import { within } from '@bancada/internal';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /** How often a lost cluster is checked. */
 const CHECK_EVERY_MS = 250;
@@ -38,7 +38,11 @@ export class ClusterWatch {
     private readonly report: ClusterWatchReport,
   ) {
     for (const client of [pub, sub]) {
-      client.on('-node', () => void this.suspect());
+      client.on('-node', () => {
+        // While a master is down, ioredis loses its connection to it again and again.
+        if (this.troubled) this.lastLoss = Date.now();
+        else void this.suspect();
+      });
     }
   }
 
@@ -87,18 +91,29 @@ export class ClusterWatch {
     }
   }
 
-  /** Every master the commanding client knows says the cluster is ok (every slot served). */
+  /**
+   * Every master of the commanding client's slot map answers, and says that every slot is
+   * served. (Right after a master dies the others still call the cluster ok: they notice
+   * after `cluster-node-timeout`. The slot map still names the dead one until it is replaced.)
+   */
   private async everyMasterServes(): Promise<boolean> {
-    const masters = this.pub.nodes('master');
+    const keys = new Set(this.pub.slots.map((nodes) => nodes[0]));
+    const byKey = new Map(this.pub.nodes().map((n) => [`${n.options.host}:${n.options.port}`, n]));
+    const masters = [...keys].map((key) => (key === undefined ? undefined : byKey.get(key)));
+    if (keys.size === 0 || masters.some((node) => node === undefined)) {
+      this.pub.refreshSlotsCache();
+      return false;
+    }
     const answers = await Promise.all(
-      masters.map((node) =>
+      (masters as Redis[]).map((node) =>
         within(node.call('CLUSTER', 'INFO'), 1000, 'no answer').then(
-          (info) => String(info).includes('cluster_state:ok'),
+          (info) =>
+            /cluster_state:ok/.test(String(info)) && /cluster_slots_ok:16384/.test(String(info)),
           () => false,
         ),
       ),
     );
-    const ok = masters.length > 0 && answers.every((answer) => answer === true);
+    const ok = answers.every((answer) => answer === true);
     // A master that does not answer may be one the client has not yet seen replaced.
     if (!ok) this.pub.refreshSlotsCache();
     return ok;

@@ -78,6 +78,8 @@ export class RedisBus {
   private readonly watch: ClusterWatch | undefined;
   /** Publishes and appends sent and not yet answered (a Cluster has no one command queue). */
   private inFlight = 0;
+  /** Each room's last append, settled: the next one reports after it (see `append`). */
+  private readonly appendTails = new Map<string, Promise<unknown>>();
   /** Room channels that should be subscribed: rooms with a local member. */
   private readonly wanted = new Set<string>();
   private readonly log: ThrottledLog;
@@ -136,9 +138,18 @@ export class RedisBus {
     );
   }
 
-  /** True while publishes can be sent. */
+  /**
+   * True while publishes can be sent. On a cluster, not while a master is lost: the breaker
+   * trips for every room, as on one node, so that what goes out meanwhile goes to local
+   * clients at once and in order, and is marked as a gap once the cluster is whole again.
+   */
   get usable(): boolean {
-    return !this.closed && this.pub.status === 'ready' && this.inFlight < this.o.maxInFlight;
+    return (
+      !this.closed &&
+      this.pub.status === 'ready' &&
+      this.inFlight < this.o.maxInFlight &&
+      !this.watch?.lost
+    );
   }
 
   /** The commanding connection, for reads of the rooms' history. */
@@ -167,7 +178,9 @@ export class RedisBus {
 
   /**
    * Appends an envelope body to its room's history and publishes it, in one step; resolves
-   * its position. Rejects when Redis does not answer within the bound.
+   * its position. Rejects when Redis does not answer within the bound. A room's appends
+   * settle in the order they were made: when a master dies, the ones in flight fail at
+   * different moments, and the hub delivers a failed one to local clients at once.
    */
   async append(room: string, body: string): Promise<string> {
     const history = this.o.history;
@@ -187,21 +200,41 @@ export class RedisBus {
         this.watch?.trouble(`an append failed: ${describeRedisError(error)}`),
       )
       .finally(() => this.inFlight--);
-    const id = await within(
+    const bounded = within(
       sent,
       this.o.timeoutMs,
       `no answer from Redis within ${this.o.timeoutMs} ms`,
     );
-    return String(id);
+    bounded.catch(() => {}); // reported below, perhaps after the previous append settles
+    const previous = this.appendTails.get(room);
+    const inOrder = previous === undefined ? bounded : previous.then(() => bounded);
+    const tail = inOrder.catch(() => {});
+    this.appendTails.set(room, tail);
+    void tail.then(() => {
+      if (this.appendTails.get(room) === tail) this.appendTails.delete(room);
+    });
+    return String(await inOrder);
   }
 
   /** A room got its first local member: receive its channel. */
   follow(room: string): void {
     const channel = this.o.names.channelOf(room);
     this.wanted.add(channel);
-    if (this.sub.status === 'ready' && this.subscribed) {
-      this.subscribeRooms([channel]).catch((error: Error) => this.logError('subscribe', error));
-    }
+    if (this.sub.status === 'ready' && this.subscribed) this.subscribeRoom(channel);
+  }
+
+  /**
+   * One room's channel. On one node a failure means the connection went, and its next
+   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: try again.
+   */
+  private subscribeRoom(channel: string): void {
+    this.subscribeRooms([channel]).catch((error: Error) => {
+      this.logError('subscribe', error);
+      if (!this.o.cluster) return;
+      setTimeout(() => {
+        if (!this.closed && this.wanted.has(channel)) this.subscribeRoom(channel);
+      }, 250).unref();
+    });
   }
 
   /** A room lost its last local member: stop receiving its channel. */
