@@ -7,6 +7,7 @@ import {
   openOwnConnection,
   type RedisSource,
   ThrottledLog,
+  topologyOf,
   within,
 } from '@bancada/internal';
 import { decodeEnvelope, type Envelope } from '@bancada/internal/wire';
@@ -384,7 +385,13 @@ export class RedisBus {
 
   private logError(where: string, error: Error): void {
     if (this.closed) return;
-    const message = describeRedisError(error);
-    this.log.error(`${where}:${message}`, `realtime: redis ${where} error: ${message}`);
+    let message = describeRedisError(error);
+    const topology = topologyOf(this.o.source);
+    if (topology.kind === 'sentinel' && /No such master with that name/i.test(message)) {
+      message = `the Sentinels know no master named "${topology.name}" (${message})`;
+    }
+    // Messages that count attempts or delays are one topic, logged once per interval.
+    const topic = `${where}:${message.replace(/\d+/g, '#')}`;
+    this.log.error(topic, `realtime: redis ${where} error: ${message}`);
   }
 }
