@@ -54,6 +54,30 @@ function nodeClient(port: number): Redis {
   return client;
 }
 
+/** Moves the slot of `key`, with its keys, to another master, as a resharding does. */
+async function moveSlotOf(key: string): Promise<void> {
+  const from = await cluster.masterOf(key);
+  const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
+  const source = nodeClient(from.port);
+  const target = nodeClient(to.port);
+  const slot = Number(await source.call('CLUSTER', 'KEYSLOT', key));
+  const sourceId = String(await source.call('CLUSTER', 'MYID'));
+  const targetId = String(await target.call('CLUSTER', 'MYID'));
+  await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+  await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+  const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 1000)) as string[];
+  if (keys.length > 0) {
+    await source.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...keys);
+  }
+  for (const master of await cluster.masters()) {
+    await nodeClient(master.port).call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+  }
+  await waitFor(
+    'the move seen by every node',
+    async () => (await cluster.masterOf(key)).port === to.port,
+  );
+}
+
 describe('the hub on a Redis Cluster', () => {
   it('says it runs on a cluster and how many masters it found', async () => {
     const logger = recordingLogger();
@@ -135,6 +159,27 @@ describe('the hub on a Redis Cluster', () => {
     expect(client.events().map((e) => e.eventType)).toEqual(
       expect.arrayContaining(['to-all', 'menu-changed', 'order-ready']),
     );
+  });
+
+  it('follows a room whose slot moves to another master: every client gets every event, once, in order', async () => {
+    const { hubs, prefix } = await threeInstances({ history: true });
+    const clients = await Promise.all(
+      hubs.map((h) => joinedClient(h.wsUrl, alice, 'restaurant:a')),
+    );
+    const stream = `${prefix}ws:history:{restaurant:a}`;
+    const publish = async (n: number) => {
+      await hubs[n % 3]!.hub.toRestaurant('a', { eventType: 'tick', payload: n });
+    };
+    for (let n = 0; n < 10; n++) await publish(n);
+
+    await moveSlotOf(stream);
+    // Published right after the move, from every instance: each reaches every client.
+    for (let n = 10; n < 40; n++) await publish(n);
+    for (const client of clients) {
+      await waitFor('every event', () => client.events().length === 40, 15_000);
+      expect(client.events().map((e) => e.payload)).toEqual([...Array(40).keys()]);
+    }
+    expect(clients.flatMap((c) => c.messages.filter((m) => m.type === 'gap'))).toEqual([]);
   });
 
   it('takes the seed list as { cluster } and an ioredis Cluster as a template it never closes', async () => {

@@ -52,6 +52,11 @@ const SUBSCRIBE_BATCH = 500;
  * had gone out before its master died would reach the clients twice. MOVED and TRYAGAIN (the
  * command did not run) are still followed.
  */
+/** How often a cluster's slot map is read again, to follow slots that moved. */
+const SLOT_MAP_EVERY_MS = 2000;
+/** How long the shard subscriptions of a new slot map get to reach their masters. */
+const RESUBSCRIBE_SETTLE_MS = 100;
+
 const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
 
 /**
@@ -98,12 +103,17 @@ export class RedisBus {
     if (o.cluster) {
       this.pub = openOwnClient(o.source, { name: 'bancada-realtime-pub' }, NEVER_RESEND);
       // ioredis delivers shard channels only with shardedSubscribers (one connection per
-      // master), and subscribes them again on the new owner after a failover or slot move.
+      // master). It subscribes them again on their new owner when it reads a new slot map:
+      // after a failover by itself, but a slot moved by a resharding only unsubscribes them
+      // (Redis sends SUNSUBSCRIBE). So the map is read every SLOT_MAP_EVERY_MS, and at once
+      // when a publish of ours met a moved slot.
       this.sub = openOwnClient(
         o.source,
         { name: 'bancada-realtime-sub' },
-        { ...NEVER_RESEND, shardedSubscribers: true },
+        { ...NEVER_RESEND, shardedSubscribers: true, slotsRefreshInterval: SLOT_MAP_EVERY_MS },
       );
+      this.pub.on('refresh', () => (this.sub as Cluster).refreshSlotsCache());
+      this.sub.on('subscribersReady', () => this.resubscribed());
       this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
         lost: (reason) => this.noteState(reason),
         back: () => this.noteState(),
@@ -331,6 +341,24 @@ export class RedisBus {
       return;
     }
     await this.sub.unsubscribe(...channels);
+  }
+
+  /**
+   * A cluster's shard subscriptions were made again on a new slot map (a slot moved, or a
+   * master was replaced): what was published to the moved rooms meanwhile went by unheard.
+   * The rooms catch up from their history, as after an outage, once the new subscriptions
+   * have had a moment to reach their masters.
+   */
+  private resubscribed(): void {
+    if (this.closed || !this.everUp || this.degraded) return;
+    setTimeout(() => {
+      if (this.closed || this.degraded) return;
+      this.o.logger.info(
+        'realtime: redis cluster slot map changed; rooms catch up from their history',
+      );
+      this.o.listener.lost();
+      this.o.listener.recovered();
+    }, RESUBSCRIBE_SETTLE_MS).unref();
   }
 
   /** The start-up line of a cluster, once its masters are known. */
