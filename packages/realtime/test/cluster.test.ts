@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 /** Three hubs of one app on the test's cluster, under a fresh prefix. */
-async function threeInstances(options: Partial<HubOptions> = {}) {
+async function threeInstances(
+  options: Partial<HubOptions> = {},
+  loggers: Array<ReturnType<typeof recordingLogger>> = [],
+) {
   const prefix = keyPrefix('realtime-cluster');
   const hubs = [];
   for (let i = 1; i <= 3; i++) {
@@ -35,7 +38,7 @@ async function threeInstances(options: Partial<HubOptions> = {}) {
       await serveHub(
         createHub({
           authenticate: headerAuthenticate,
-          logger: false,
+          logger: loggers[i - 1] ?? false,
           redis: cluster.url,
           prefix,
           instanceId: `hub-${i}`,
@@ -140,6 +143,22 @@ describe('the hub on a Redis Cluster', () => {
     const { hubs, prefix } = await threeInstances();
     const client = await joinedClient(hubs[2]!.wsUrl, alice, 'restaurant:a');
     const masters = await cluster.masters();
+    // What is published before the hubs' subscriptions reach Redis reaches nobody, as on one
+    // node: wait for them (the plain ones on some node, the room's on its master).
+    const subscribers = async (ask: (node: Redis) => Promise<unknown>) => {
+      let sum = 0;
+      for (const node of cluster.nodes) {
+        const reply = (await ask(nodeClient(node.port))) as [string, number];
+        sum += Number(reply[1]);
+      }
+      return sum;
+    };
+    const channel = `${prefix}ws:room:{restaurant:a}`;
+    await waitFor('the hubs subscribed', async () => {
+      const plain = await subscribers((n) => n.call('PUBSUB', 'NUMSUB', `${prefix}ws:restaurant`));
+      const shard = await subscribers((n) => n.call('PUBSUB', 'SHARDNUMSUB', channel));
+      return plain === 3 && shard === 1;
+    });
     // A plain PUBLISH goes to every node of the cluster: any node will do.
     const any = nodeClient(masters[0]!.port);
     await any.publish(`${prefix}ws:broadcast`, JSON.stringify({ eventType: 'to-all' }));
@@ -162,7 +181,8 @@ describe('the hub on a Redis Cluster', () => {
   });
 
   it('follows a room whose slot moves to another master: every client gets every event, once, in order', async () => {
-    const { hubs, prefix } = await threeInstances({ history: true });
+    const loggers = [0, 1, 2].map(() => recordingLogger());
+    const { hubs, prefix } = await threeInstances({ history: true }, loggers);
     const clients = await Promise.all(
       hubs.map((h) => joinedClient(h.wsUrl, alice, 'restaurant:a')),
     );
@@ -176,7 +196,16 @@ describe('the hub on a Redis Cluster', () => {
     // Published right after the move, from every instance: each reaches every client.
     for (let n = 10; n < 40; n++) await publish(n);
     for (const client of clients) {
-      await waitFor('every event', () => client.events().length === 40, 15_000);
+      await waitFor('every event', () => client.events().length === 40, 15_000).catch((error) => {
+        const got = clients.map((c) =>
+          c
+            .events()
+            .map((e) => e.payload)
+            .join(','),
+        );
+        const logs = loggers.map((l) => l.lines.join(' | '));
+        throw new Error(`${error.message}\n${got.join('\n')}\n${logs.join('\n')}`);
+      });
       expect(client.events().map((e) => e.payload)).toEqual([...Array(40).keys()]);
     }
     expect(clients.flatMap((c) => c.messages.filter((m) => m.type === 'gap'))).toEqual([]);

@@ -11,6 +11,7 @@ import {
   within,
 } from '@bancada/internal';
 import { decodeEnvelope, type Envelope } from '@bancada/internal/wire';
+import calculateSlot from 'cluster-key-slot';
 import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import type { HubCounters } from '../counters.js';
 import { appendAndPublish } from './append-script.js';
@@ -54,8 +55,6 @@ const SUBSCRIBE_BATCH = 500;
  */
 /** How often a cluster's slot map is read again, to follow slots that moved. */
 const SLOT_MAP_EVERY_MS = 2000;
-/** How long the shard subscriptions of a new slot map get to reach their masters. */
-const RESUBSCRIBE_SETTLE_MS = 100;
 
 const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
 
@@ -84,6 +83,9 @@ export class RedisBus {
   private readonly watch: ClusterWatch | undefined;
   /** Publishes and appends sent and not yet answered (a Cluster has no one command queue). */
   private inFlight = 0;
+  /** On a cluster: the master each room channel was last subscribed on (see followMoves). */
+  private readonly subscribedOn = new Map<string, string | undefined>();
+  private followingMoves = false;
   /** Each room's last append, settled: the next one reports after it (see `append`). */
   private readonly appendTails = new Map<string, Promise<unknown>>();
   /** Room channels that should be subscribed: rooms with a local member. */
@@ -113,7 +115,7 @@ export class RedisBus {
         { ...NEVER_RESEND, shardedSubscribers: true, slotsRefreshInterval: SLOT_MAP_EVERY_MS },
       );
       this.pub.on('refresh', () => (this.sub as Cluster).refreshSlotsCache());
-      this.sub.on('subscribersReady', () => this.resubscribed());
+      this.sub.on('subscribersReady', () => void this.followMoves());
       this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
         lost: (reason) => this.noteState(reason),
         back: () => this.noteState(),
@@ -327,7 +329,12 @@ export class RedisBus {
    */
   private async subscribeRooms(channels: string[]): Promise<void> {
     if (this.o.cluster) {
-      await Promise.all(channels.map((channel) => this.sub.ssubscribe(channel)));
+      await Promise.all(
+        channels.map(async (channel) => {
+          await this.sub.ssubscribe(channel);
+          this.subscribedOn.set(channel, this.ownerOf(channel));
+        }),
+      );
       return;
     }
     for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
@@ -337,28 +344,51 @@ export class RedisBus {
 
   private async unsubscribeRooms(channels: string[]): Promise<void> {
     if (this.o.cluster) {
+      for (const channel of channels) this.subscribedOn.delete(channel);
       await Promise.all(channels.map((channel) => this.sub.sunsubscribe(channel)));
       return;
     }
     await this.sub.unsubscribe(...channels);
   }
 
+  /** The master that serves a channel's slot now, as the subscriber's slot map says. */
+  private ownerOf(channel: string): string | undefined {
+    return (this.sub as Cluster).slots[calculateSlot(channel)]?.[0];
+  }
+
   /**
-   * A cluster's shard subscriptions were made again on a new slot map (a slot moved, or a
-   * master was replaced): what was published to the moved rooms meanwhile went by unheard.
-   * The rooms catch up from their history, as after an outage, once the new subscriptions
-   * have had a moment to reach their masters.
+   * The subscriber read a new slot map. Rooms whose slot now has another master (a slot
+   * moved, a replica took over) are subscribed there, and once they are, caught up from
+   * their history, as after an outage: what was published to them meanwhile went by unheard.
+   * (ioredis subscribes them again too, but does not say when that is done.)
    */
-  private resubscribed(): void {
-    if (this.closed || !this.everUp || this.degraded) return;
-    setTimeout(() => {
-      if (this.closed || this.degraded) return;
-      this.o.logger.info(
-        'realtime: redis cluster slot map changed; rooms catch up from their history',
-      );
-      this.o.listener.lost();
-      this.o.listener.recovered();
-    }, RESUBSCRIBE_SETTLE_MS).unref();
+  private async followMoves(): Promise<void> {
+    if (this.closed || !this.everUp || this.followingMoves) return;
+    this.followingMoves = true;
+    try {
+      let moved = this.movedRooms();
+      while (moved.length > 0 && !this.closed) {
+        await this.subscribeRooms(moved);
+        if (!this.degraded) {
+          this.o.logger.info(
+            `realtime: redis cluster slot map changed; ${moved.length} room(s) subscribed on their new master, catching up from their history`,
+          );
+          this.o.listener.lost();
+          this.o.listener.recovered();
+        }
+        moved = this.movedRooms();
+      }
+    } catch (error) {
+      // The new owner is not there yet (a failover under way): try again shortly.
+      this.logError('subscribe', error as Error);
+      setTimeout(() => void this.followMoves(), 250).unref();
+    } finally {
+      this.followingMoves = false;
+    }
+  }
+
+  private movedRooms(): string[] {
+    return [...this.wanted].filter((c) => this.subscribedOn.get(c) !== this.ownerOf(c));
   }
 
   /** The start-up line of a cluster, once its masters are known. */

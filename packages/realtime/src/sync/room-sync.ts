@@ -72,6 +72,7 @@ export class RoomSync {
     const room = envelope.room;
     if (bus && this.keepsHistory(room)) {
       if (bus.usable) {
+        this.markBeforeNext(room, bus);
         try {
           return { ...envelope, id: await bus.append(room, body) };
         } catch {
@@ -90,6 +91,18 @@ export class RoomSync {
     bus?.publish(room, encodeEnvelope(envelope));
     this.deliver(envelope);
     return envelope;
+  }
+
+  /**
+   * A room that lost events gets its gap mark before its next event: publishing can work
+   * again before `recovered` runs (the commanding connection back before the subscriber),
+   * and a mark after the events that follow the hole would tell the other instances late.
+   * Sent before the event on the same connection, so the history has them in this order.
+   */
+  private markBeforeNext(room: string, bus: RedisBus): void {
+    if (!this.tainted.delete(room)) return;
+    const mark = gapMarkBody(room, this.p.instanceId, Date.now());
+    bus.append(room, mark).catch(() => this.taint(room));
   }
 
   /** An envelope from Redis. */
