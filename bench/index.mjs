@@ -4,6 +4,7 @@ const suites = {
   limits: () => import('./limits/run.mjs'),
   session: () => import('./session/run.mjs'),
   realtime: () => import('./realtime/run.mjs'),
+  'realtime-cluster': () => import('./realtime-cluster/run.mjs'),
   worker: () => import('./worker/run.mjs'),
   'pdv-app': () => import('./pdv-app/run.mjs'),
 };
