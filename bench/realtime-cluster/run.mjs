@@ -91,17 +91,16 @@ async function redisCpu(client) {
   return num('used_cpu_sys') + num('used_cpu_user');
 }
 
-function startHub(redisUrl, id) {
-  return new Promise(async (resolve, reject) => {
-    const port = await freePort();
-    const child = fork(hubServer, ['--port', String(port), '--redis', redisUrl, '--id', id], {
-      stdio: 'ignore',
-    });
-    child.once('message', (m) =>
-      m.ready ? resolve({ port, child }) : reject(new Error(`hub ${id} not ready`)),
-    );
+async function startHub(redisUrl, id) {
+  const port = await freePort();
+  const child = fork(hubServer, ['--port', String(port), '--redis', redisUrl, '--id', id], {
+    stdio: 'ignore',
+  });
+  await new Promise((resolve, reject) => {
+    child.once('message', (m) => (m.ready ? resolve() : reject(new Error(`hub ${id} not ready`))));
     child.once('exit', (code) => reject(new Error(`hub ${id} exited (${code})`)));
   });
+  return { port, child };
 }
 
 function statsOf(hub) {
