@@ -81,7 +81,10 @@ export class RedisBus {
   private readonly appendScript: string;
   /** Only on a cluster: a master lost and back. */
   private readonly watch: ClusterWatch | undefined;
-  /** Publishes and appends sent and not yet answered (a Cluster has no one command queue). */
+  /**
+   * On a cluster, publishes and appends sent and not yet answered (a Cluster has no one
+   * command queue; one node's `commandQueue` counts them there).
+   */
   private inFlight = 0;
   /** On a cluster: the master each room channel was last subscribed on (see followMoves). */
   private readonly subscribedOn = new Map<string, string | undefined>();
@@ -157,10 +160,11 @@ export class RedisBus {
    * clients at once and in order, and is marked as a gap once the cluster is whole again.
    */
   get usable(): boolean {
+    const inFlight = this.o.cluster ? this.inFlight : (this.pub as Redis).commandQueue.length;
     return (
       !this.closed &&
       this.pub.status === 'ready' &&
-      this.inFlight < this.o.maxInFlight &&
+      inFlight < this.o.maxInFlight &&
       !this.watch?.lost
     );
   }
@@ -177,23 +181,35 @@ export class RedisBus {
       return;
     }
     const channel = this.o.names.channelOf(room);
-    const sharded = this.o.cluster && this.o.names.isRoomChannel(channel);
+    const failed = (error: Error) => {
+      // Lost with its connection: it may or may not have reached Redis. Never resent, so
+      // never delivered twice.
+      this.o.counters.fanoutDropped++;
+      this.watch?.trouble(`a publish failed: ${describeRedisError(error)}`);
+    };
+    if (!this.o.cluster) {
+      this.pub.publish(channel, line).catch(failed);
+      return;
+    }
     this.inFlight++;
-    (sharded ? this.pub.spublish(channel, line) : this.pub.publish(channel, line))
-      .catch((error: Error) => {
-        // Lost with its connection: it may or may not have reached Redis. Never resent, so
-        // never delivered twice.
-        this.o.counters.fanoutDropped++;
-        this.watch?.trouble(`a publish failed: ${describeRedisError(error)}`);
-      })
-      .finally(() => this.inFlight--);
+    const sent = this.o.names.isRoomChannel(channel)
+      ? this.pub.spublish(channel, line)
+      : this.pub.publish(channel, line);
+    sent.then(
+      () => this.inFlight--,
+      (error: Error) => {
+        this.inFlight--;
+        failed(error);
+      },
+    );
   }
 
   /**
    * Appends an envelope body to its room's history and publishes it, in one step; resolves
    * its position. Rejects when Redis does not answer within the bound. A room's appends
-   * settle in the order they were made: when a master dies, the ones in flight fail at
-   * different moments, and the hub delivers a failed one to local clients at once.
+   * settle in the order they were made: on a cluster, when a master dies, the ones in
+   * flight fail at different moments, and the hub delivers a failed one to local clients
+   * at once.
    */
   async append(room: string, body: string): Promise<string> {
     const history = this.o.history;
@@ -207,16 +223,20 @@ export class RedisBus {
       history.maxAgeMs,
       body,
     );
-    this.inFlight++;
-    sent
-      .catch((error: Error) =>
-        this.watch?.trouble(`an append failed: ${describeRedisError(error)}`),
-      )
-      .finally(() => this.inFlight--);
     const bounded = within(
       sent,
       this.o.timeoutMs,
       `no answer from Redis within ${this.o.timeoutMs} ms`,
+    );
+    // One node answers in order, and loses everything in flight at once.
+    if (!this.o.cluster) return String(await bounded);
+    this.inFlight++;
+    sent.then(
+      () => this.inFlight--,
+      (error: Error) => {
+        this.inFlight--;
+        this.watch?.trouble(`an append failed: ${describeRedisError(error)}`);
+      },
     );
     bounded.catch(() => {}); // reported below, perhaps after the previous append settles
     const previous = this.appendTails.get(room);
