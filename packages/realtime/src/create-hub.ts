@@ -27,6 +27,11 @@ export function createHub(options: HubOptions): Hub {
       'realtime: history needs Redis; without it a client that resumes is told of a gap',
     );
   }
+  if (o.redis !== undefined && o.prefix.includes('{') && topologyOf(o.redis).kind === 'cluster') {
+    o.logger.warn(
+      `realtime: prefix "${o.prefix}" holds a hash tag ({…}): on a Redis Cluster every room's channel and history then land on one master`,
+    );
+  }
   const hub = new Hub(o);
   o.logger.info(
     o.redis === undefined

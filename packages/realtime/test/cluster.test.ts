@@ -93,6 +93,20 @@ describe('the hub on a Redis Cluster', () => {
     );
   });
 
+  it('warns of a prefix with a hash tag, which would put every room on one master', async () => {
+    const logger = recordingLogger();
+    const hub = createHub({
+      authenticate: headerAuthenticate,
+      logger,
+      redis: cluster.url,
+      prefix: '{app}:',
+    });
+    afterThisTest(() => hub.close());
+    expect(
+      logger.lines.some((l) => l.startsWith('warn realtime: prefix "{app}:" holds a hash tag')),
+    ).toBe(true);
+  });
+
   it('delivers a room event with history to clients on every instance, once, in order', async () => {
     const { hubs } = await threeInstances({ history: true });
     const clients = await Promise.all(
