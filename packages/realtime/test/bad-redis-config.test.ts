@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort, recordingLogger, startSentinel } from '@bancada/testkit';
+import { freePort, recordingLogger, startCluster, startSentinel } from '@bancada/testkit';
 import { describe, expect, it } from 'vitest';
 import { createHub } from '../src/index.js';
 import { afterThisTest, connectClient, headerAuthenticate } from './helpers/hubs.js';
@@ -49,6 +49,26 @@ describe('a Redis set-up that cannot work', () => {
       ),
     ).toBe(true);
 
+    const client = await connectClient(wsUrl, alice);
+    client.send({ type: 'subscribe', room: 'restaurant:a' });
+    await client.next((m) => m.type === 'joined', 'joined');
+    await finishes(hub.toRestaurant('a', { eventType: 'local-only' }), 5000);
+    await client.next((m) => m.type === 'event' && m.eventType === 'local-only', 'the event');
+    await finishes(hub.close(), 5000);
+  });
+
+  it('runs degraded on a cluster that does not serve every slot, says why, and still serves local clients', async () => {
+    const cluster = await startCluster({ replicas: 0 });
+    afterThisTest(() => cluster.stop());
+    const [gone] = await cluster.masters();
+    await gone!.server.kill(); // no replica takes over: a third of the slots are served by nobody
+    const { hub, wsUrl, logger } = await hubOn(cluster.url);
+    expect(await hub.ready(3000)).toBe(false);
+    expect(
+      logger.lines.some((l) =>
+        l.startsWith('warn realtime: the redis cluster does not serve every slot'),
+      ),
+    ).toBe(true);
     const client = await connectClient(wsUrl, alice);
     client.send({ type: 'subscribe', room: 'restaurant:a' });
     await client.next((m) => m.type === 'joined', 'joined');

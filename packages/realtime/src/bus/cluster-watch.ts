@@ -1,4 +1,4 @@
-import { within } from '@bancada/internal';
+import { sleep, within } from '@bancada/internal';
 import type { Cluster, Redis } from 'ioredis';
 
 /** How often a lost cluster is checked. */
@@ -64,10 +64,20 @@ export class ClusterWatch {
     this.timer.unref();
   }
 
+  /** `servesEverySlot`, asked again for up to `ms` (at start, connections still open). */
+  async servesEverySlotWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!(await this.servesEverySlot())) {
+      if (Date.now() >= deadline || this.closed) return false;
+      await sleep(100);
+    }
+    return true;
+  }
+
   /** A node went: an outage if a master does not answer now. */
   private async suspect(): Promise<void> {
     if (this.troubled || this.closed) return;
-    if (!(await this.everyMasterServes())) this.trouble('a master does not answer');
+    if (!(await this.servesEverySlot())) this.trouble('a master does not answer');
   }
 
   close(): void {
@@ -81,7 +91,7 @@ export class ClusterWatch {
     if (this.pub.status !== 'ready' || this.sub.status !== 'ready') return;
     this.checking = true;
     try {
-      if (!(await this.everyMasterServes())) return;
+      if (!(await this.servesEverySlot())) return;
       if (Date.now() - this.lastLoss < QUIET_MS || this.closed) return;
       this.troubled = false;
       clearInterval(this.timer);
@@ -96,7 +106,7 @@ export class ClusterWatch {
    * served. (Right after a master dies the others still call the cluster ok: they notice
    * after `cluster-node-timeout`. The slot map still names the dead one until it is replaced.)
    */
-  private async everyMasterServes(): Promise<boolean> {
+  async servesEverySlot(): Promise<boolean> {
     const keys = new Set(this.pub.slots.map((nodes) => nodes[0]));
     const byKey = new Map(this.pub.nodes().map((n) => [`${n.options.host}:${n.options.port}`, n]));
     const masters = [...keys].map((key) => (key === undefined ? undefined : byKey.get(key)));

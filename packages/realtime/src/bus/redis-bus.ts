@@ -333,6 +333,13 @@ export class RedisBus {
       // Rooms joined meanwhile are not in the list yet.
       const missed = [...this.wanted].filter((c) => !rooms.includes(c));
       if (missed.length > 0) await this.subscribeRooms(missed);
+      if (this.watch && !this.everUp && !(await this.watch.servesEverySlotWithin(1000))) {
+        // A cluster whose slots are not all served answers for some rooms and not others.
+        this.o.logger.warn(
+          "realtime: the redis cluster does not serve every slot (a master down, or slots not assigned); delivering to this instance's clients only until it does (degraded)",
+        );
+        this.watch.trouble('the cluster does not serve every slot');
+      }
       this.subscribed = true;
     } catch (error) {
       // The connection went away again; its next 'ready' starts over. A cluster's does not
@@ -464,6 +471,8 @@ export class RedisBus {
   private logError(where: string, error: Error): void {
     if (this.closed) return;
     let message = describeRedisError(error);
+    // While a cluster client settles at start it closes connections of its own: not news.
+    if (this.o.cluster && !this.everUp && /Connection is closed/.test(message)) return;
     const topology = topologyOf(this.o.source);
     if (topology.kind === 'sentinel' && /No such master with that name/i.test(message)) {
       message = `the Sentinels know no master named "${topology.name}" (${message})`;
