@@ -88,6 +88,7 @@ export class Hub {
               arrived: (envelope) => this.sync.arrive(envelope),
               lost: () => this.sync.lost(),
               recovered: () => this.sync.recovered(),
+              resubscribing: (rooms, subscribed) => this.sync.resubscribing(rooms, subscribed),
             },
           });
     const bus = this.bus;

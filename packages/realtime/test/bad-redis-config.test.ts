@@ -75,7 +75,7 @@ describe('a Redis set-up that cannot work', () => {
     await finishes(hub.toRestaurant('a', { eventType: 'local-only' }), 5000);
     await client.next((m) => m.type === 'event' && m.eventType === 'local-only', 'the event');
     await finishes(hub.close(), 5000);
-  });
+  }, 60_000);
 
   it('runs degraded on a Sentinel name that does not exist, says why, and closes without a hang', async () => {
     const sentinel = await startSentinel({ replicas: 1 });

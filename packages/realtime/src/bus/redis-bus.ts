@@ -26,6 +26,12 @@ export interface BusListener {
   lost(): void;
   /** Both connections are back and every channel is subscribed again, after an outage. */
   recovered(): void;
+  /**
+   * On a cluster, these rooms' channels are being subscribed on another master (their slot
+   * moved): what was published to them meanwhile is in their history once `subscribed`
+   * resolves.
+   */
+  resubscribing(rooms: string[], subscribed: Promise<unknown>): void;
 }
 
 export interface RedisBusOptions {
@@ -53,6 +59,8 @@ const SUBSCRIBE_BATCH = 500;
  * had gone out before its master died would reach the clients twice. MOVED and TRYAGAIN (the
  * command did not run) are still followed.
  */
+/** How long a cluster's shard subscription may take before it is tried again. */
+const SUBSCRIBE_TIMEOUT_MS = 2000;
 /** How often a cluster's slot map is read again, to follow slots that moved. */
 const SLOT_MAP_EVERY_MS = 2000;
 
@@ -264,6 +272,7 @@ export class RedisBus {
     this.subscribeRooms([channel]).catch((error: Error) => {
       this.logError('subscribe', error);
       if (!this.o.cluster) return;
+      this.rebuildShardSubscribers();
       setTimeout(() => {
         if (!this.closed && this.wanted.has(channel)) this.subscribeRoom(channel);
       }, 250).unref();
@@ -358,7 +367,9 @@ export class RedisBus {
     if (this.o.cluster) {
       await Promise.all(
         channels.map(async (channel) => {
-          await this.sub.ssubscribe(channel);
+          // A shard subscriber queues commands while it connects, and one that never does
+          // would hold them for ever: bounded, so that a failure is tried again.
+          await within(this.sub.ssubscribe(channel), SUBSCRIBE_TIMEOUT_MS, 'SSUBSCRIBE timed out');
           this.subscribedOn.set(channel, this.ownerOf(channel));
         }),
       );
@@ -378,6 +389,15 @@ export class RedisBus {
     await this.sub.unsubscribe(...channels);
   }
 
+  /**
+   * After a shard subscription failed (no subscriber for its master, one that never
+   * connected): the subscriber reads the slot map again, and ioredis makes the subscribers
+   * that are missing or broken anew.
+   */
+  private rebuildShardSubscribers(): void {
+    (this.sub as Cluster).refreshSlotsCache();
+  }
+
   /** The master that serves a channel's slot now, as the subscriber's slot map says. */
   private ownerOf(channel: string): string | undefined {
     return (this.sub as Cluster).slots[calculateSlot(channel)]?.[0];
@@ -385,9 +405,10 @@ export class RedisBus {
 
   /**
    * The subscriber read a new slot map. Rooms whose slot now has another master (a slot
-   * moved, a replica took over) are subscribed there, and once they are, caught up from
-   * their history, as after an outage: what was published to them meanwhile went by unheard.
-   * (ioredis subscribes them again too, but does not say when that is done.)
+   * moved, a replica took over) are subscribed there; what was published to them meanwhile
+   * went by unheard, and the hub holds their live events from now (before the new
+   * subscription can deliver one) until it has read that from their history. (ioredis
+   * subscribes them again too, but does not say when that is done.)
    */
   private async followMoves(): Promise<void> {
     if (this.closed || !this.everUp || this.followingMoves) return;
@@ -395,19 +416,19 @@ export class RedisBus {
     try {
       let moved = this.movedRooms();
       while (moved.length > 0 && !this.closed) {
-        await this.subscribeRooms(moved);
-        if (!this.degraded) {
-          this.o.logger.info(
-            `realtime: redis cluster slot map changed; ${moved.length} room(s) subscribed on their new master, catching up from their history`,
-          );
-          this.o.listener.lost();
-          this.o.listener.recovered();
-        }
+        const subscribed = this.subscribeRooms(moved);
+        const rooms = moved.map((c) => this.o.names.roomOf(c)).filter((r) => r != null);
+        this.o.listener.resubscribing(rooms, subscribed);
+        await subscribed;
+        this.o.logger.info(
+          `realtime: redis cluster slot map changed; ${moved.length} room(s) subscribed on their new master`,
+        );
         moved = this.movedRooms();
       }
     } catch (error) {
       // The new owner is not there yet (a failover under way): try again shortly.
       this.logError('subscribe', error as Error);
+      this.rebuildShardSubscribers();
       setTimeout(() => void this.followMoves(), 250).unref();
     } finally {
       this.followingMoves = false;

@@ -170,6 +170,26 @@ export class RoomSync {
     }
   }
 
+  /**
+   * On a cluster, the rooms' subscriptions are moving to another master (their slot moved):
+   * their live events wait from now on, until `subscribed` resolves and what they missed
+   * meanwhile has been read from their history (`gap` where it cannot be).
+   */
+  resubscribing(rooms: string[], subscribed: Promise<unknown>): void {
+    const history = this.p.history;
+    if (history === undefined) return;
+    for (const room of rooms) {
+      const last = this.delivered.lastOf(room);
+      if (!this.keepsHistory(room) || last === undefined || this.catchingUp.has(room)) continue;
+      void this.withLiveEventsHeld(room, async () => {
+        await subscribed;
+        const { entries, complete } = await history.since(room, last);
+        if (!complete) this.gapTo(room);
+        for (const entry of entries) this.deliver(entry);
+      });
+    }
+  }
+
   /** The room lost its last local member: what it misses from now on is nobody's here. */
   forget(room: string): void {
     this.gaps.forget(room);
