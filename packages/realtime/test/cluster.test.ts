@@ -172,7 +172,8 @@ describe('the hub on a Redis Cluster', () => {
     await waitFor('the hubs subscribed', async () => {
       const plain = await subscribers((n) => n.call('PUBSUB', 'NUMSUB', `${prefix}ws:restaurant`));
       const shard = await subscribers((n) => n.call('PUBSUB', 'SHARDNUMSUB', channel));
-      return plain === 3 && shard === 1;
+      // Each hub's plain subscriber on some node (ioredis may be moving one meanwhile).
+      return plain >= 3 && shard >= 1;
     });
     // A plain PUBLISH goes to every node of the cluster: any node will do.
     const any = nodeClient(masters[0]!.port);
@@ -193,6 +194,8 @@ describe('the hub on a Redis Cluster', () => {
     expect(client.events().map((e) => e.eventType)).toEqual(
       expect.arrayContaining(['to-all', 'menu-changed', 'order-ready']),
     );
+    await new Promise((resolve) => setTimeout(resolve, 150)); // anything twice would be here now
+    expect(client.events()).toHaveLength(3);
   });
 
   it('follows a room whose slot moves to another master: every client gets every event, once, in order', async () => {
