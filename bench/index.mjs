@@ -7,6 +7,7 @@ const suites = {
   session: () => import('./session/run.mjs'),
   realtime: () => import('./realtime/run.mjs'),
   tracing: () => import('./tracing/run.mjs'),
+  'realtime-cluster': () => import('./realtime-cluster/run.mjs'),
   worker: () => import('./worker/run.mjs'),
   'pdv-app': () => import('./pdv-app/run.mjs'),
 };

@@ -53,21 +53,24 @@ export function openOwnClient(
   cluster: ClusterOptions = {},
 ): Redis | Cluster {
   const options = ownOptions(name, maxRetryDelayMs, connectTimeoutMs, extra);
+  const own: ClusterOptions = {
+    // As for one node: a caller's template may be lazy, or queue offline; ours must not.
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (attempt) =>
+      Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
+    ...cluster,
+  };
   if (isRedisClient(source)) {
     if (!(source as Cluster).isCluster)
       return hearEverySocketError((source as Redis).duplicate(options));
     const template = source as Cluster;
     return template.duplicate(undefined, {
-      ...cluster,
+      ...own,
       redisOptions: { ...template.options.redisOptions, ...options },
     });
   }
-  return openTopology(topologyOf(source), options, {
-    enableOfflineQueue: false,
-    clusterRetryStrategy: (attempt) =>
-      Math.min(maxRetryDelayMs, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
-    ...cluster,
-  });
+  return openTopology(topologyOf(source), options, own);
 }
 
 function ownOptions(

@@ -1,9 +1,12 @@
+import { describeTopology, topologyOf } from '@bancada/internal';
 import { Hub } from './hub.js';
 import { type HubOptions, resolveOptions } from './options.js';
 
 /**
  * Creates the hub. With `redis` (or `REDIS_URL`) events reach the clients of every
- * instance; without, this instance's only. Logs the mode once.
+ * instance; without, this instance's only. Logs the mode once: `realtime: redis`,
+ * `realtime: redis cluster` (then `redis cluster, 3 masters` once connected),
+ * `realtime: redis sentinel mymaster`.
  *
  * @example
  * const hub = createHub({ authenticate: sessionAuthenticator(session) });
@@ -24,11 +27,16 @@ export function createHub(options: HubOptions): Hub {
       'realtime: history needs Redis; without it a client that resumes is told of a gap',
     );
   }
+  if (o.redis !== undefined && o.prefix.includes('{') && topologyOf(o.redis).kind === 'cluster') {
+    o.logger.warn(
+      `realtime: prefix "${o.prefix}" holds a hash tag ({…}): on a Redis Cluster every room's channel and history then land on one master`,
+    );
+  }
   const hub = new Hub(o);
   o.logger.info(
     o.redis === undefined
       ? 'realtime: local (single instance only)'
-      : `realtime: redis (distributed, fan-out ${o.fanout})`,
+      : `realtime: ${describeTopology(topologyOf(o.redis))} (distributed, fan-out ${o.fanout})`,
   );
   return hub;
 }

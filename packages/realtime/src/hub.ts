@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { ThrottledLog } from '@bancada/internal';
+import { ThrottledLog, topologyOf } from '@bancada/internal';
 import { EVERYONE } from '@bancada/internal/wire';
 import { Admission } from './admission/admission.js';
 import { keepForRecheck } from './admission/kept-request.js';
@@ -75,12 +75,14 @@ export class Hub {
       },
       this.roomless,
     );
-    const names = new RedisNames(o.prefix);
+    const cluster = o.redis !== undefined && topologyOf(o.redis).kind === 'cluster';
+    const names = new RedisNames(o.prefix, { hashTags: cluster });
     this.bus =
       o.redis === undefined
         ? undefined
         : new RedisBus({
             source: o.redis,
+            cluster,
             names,
             instanceId: o.instanceId,
             maxInFlight: o.maxInFlightPublishes,
@@ -92,6 +94,7 @@ export class Hub {
               arrived: (envelope) => this.sync.arrive(envelope),
               lost: () => this.sync.lost(),
               recovered: () => this.sync.recovered(),
+              resubscribing: (rooms, subscribed) => this.sync.resubscribing(rooms, subscribed),
             },
           });
     const bus = this.bus;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisSource } from '@bancada/internal';
 import type { Registry } from 'prom-client';
 import { defaultAuthorize } from './auth/default-authorize.js';
 import { RealtimeOptionError } from './errors.js';
@@ -48,15 +48,18 @@ export interface HubOptions {
    */
   authorize?: Authorize;
   /**
-   * Fans events out to the other instances: a `redis://` URL, an ioredis client (only used
-   * as a template: the hub opens and closes its own two connections) or ioredis options.
+   * Fans events out to the other instances: a URL (`redis://host:port`, a Redis Cluster's
+   * seed list `redis-cluster://host:port,host:port`, Sentinels and the master's name
+   * `redis-sentinel://host:port,host:port/mymaster`), an ioredis `Redis` or `Cluster` (only
+   * used as a template: the hub opens and closes its own connections), ioredis options (with
+   * `sentinels` and `name` for Sentinel), or `{ cluster: ['host:port', …] }`.
    * `false`: this instance only.
    * @default process.env.REDIS_URL, else this instance only
    */
-  redis?: string | Redis | RedisOptions | false;
+  redis?: RedisSource | false;
   /**
    * Put before every Redis channel name: `<prefix>ws:broadcast`, `<prefix>ws:restaurant`,
-   * `<prefix>ws:room:<room>`.
+   * `<prefix>ws:room:<room>` (`<prefix>ws:room:{<room>}` on a Redis Cluster).
    * @default ''
    */
   prefix?: string;
@@ -170,7 +173,7 @@ export interface ResolvedHubOptions {
   authenticate: Authenticate | false;
   reauthenticateMs: number | false;
   authorize: Authorize;
-  redis: string | Redis | RedisOptions | undefined;
+  redis: RedisSource | undefined;
   prefix: string;
   allowedOrigins: string[] | ((origin: string) => boolean) | undefined;
   heartbeatMs: number;

@@ -3,15 +3,19 @@ import {
   closeOwnConnection,
   describeRedisError,
   type Logger,
+  openOwnClient,
   openOwnConnection,
   type RedisSource,
   ThrottledLog,
+  topologyOf,
   within,
 } from '@bancada/internal';
 import { decodeEnvelope, type Envelope } from '@bancada/internal/wire';
-import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import type { HubCounters } from '../counters.js';
-import { APPEND_AND_PUBLISH } from './append-script.js';
+import { appendAndPublish } from './append-script.js';
+import { ClusterWatch } from './cluster-watch.js';
 import type { RedisNames } from './redis-names.js';
 
 /** What the bus tells the hub. */
@@ -22,10 +26,18 @@ export interface BusListener {
   lost(): void;
   /** Both connections are back and every channel is subscribed again, after an outage. */
   recovered(): void;
+  /**
+   * On a cluster, these rooms' channels are being subscribed on another master (their slot
+   * moved): what was published to them meanwhile is in their history once `subscribed`
+   * resolves.
+   */
+  resubscribing(rooms: string[], subscribed: Promise<unknown>): void;
 }
 
 export interface RedisBusOptions {
   source: RedisSource;
+  /** A Redis Cluster: room channels over sharded pub/sub, names with hash tags. */
+  cluster: boolean;
   names: RedisNames;
   instanceId: string;
   maxInFlight: number;
@@ -42,6 +54,19 @@ export interface RedisBusOptions {
 const SUBSCRIBE_BATCH = 500;
 
 /**
+ * A Cluster client must not send a command again once it may have run: ioredis would resend
+ * one whose node closed (after `retryDelayOnFailover`) or said CLUSTERDOWN, and a publish that
+ * had gone out before its master died would reach the clients twice. MOVED and TRYAGAIN (the
+ * command did not run) are still followed.
+ */
+/** How long a cluster's shard subscription may take before it is tried again. */
+const SUBSCRIBE_TIMEOUT_MS = 2000;
+/** How often a cluster's slot map is read again, to follow slots that moved. */
+const SLOT_MAP_EVERY_MS = 2000;
+
+const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
+
+/**
  * The hub's side of Redis: one connection commands (publishes, appends, history reads), one
  * subscribes. The broadcast and restaurant channels are always subscribed, so any service
  * can reach clients with a plain PUBLISH; a room's channel only while it has a local member,
@@ -51,10 +76,29 @@ const SUBSCRIBE_BATCH = 500;
  * at once, never queued (a queue replayed later arrives late and in a burst, and races the
  * other instances' resubscription). Both connections reconnect by themselves, and the
  * subscriber subscribes every channel again on each reconnect.
+ *
+ * On a Redis Cluster a room's channel is a shard channel (SSUBSCRIBE, SPUBLISH, on the master
+ * of its slot, which also holds its history); the broadcast and restaurant channels stay plain
+ * channels, which the cluster carries to every node, so outside publishers keep a plain
+ * PUBLISH for them. ioredis keeps the subscriptions across failovers and slot moves (it
+ * subscribes again on the new owner); a ClusterWatch reports a lost master and its return.
  */
 export class RedisBus {
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  private readonly pub: Redis | Cluster;
+  private readonly sub: Redis | Cluster;
+  private readonly appendScript: string;
+  /** Only on a cluster: a master lost and back. */
+  private readonly watch: ClusterWatch | undefined;
+  /**
+   * On a cluster, publishes and appends sent and not yet answered (a Cluster has no one
+   * command queue; one node's `commandQueue` counts them there).
+   */
+  private inFlight = 0;
+  /** On a cluster: the master each room channel was last subscribed on (see followMoves). */
+  private readonly subscribedOn = new Map<string, string | undefined>();
+  private followingMoves = false;
+  /** Each room's last append, settled: the next one reports after it (see `append`). */
+  private readonly appendTails = new Map<string, Promise<unknown>>();
   /** Room channels that should be subscribed: rooms with a local member. */
   private readonly wanted = new Set<string>();
   private readonly log: ThrottledLog;
@@ -62,15 +106,40 @@ export class RedisBus {
   /** Resolves when the commanding connection is ready again (see commandsReady). */
   private commandsBack: Promise<void> | undefined;
   private wasDegraded = false;
+  /** Connected and subscribed at least once. */
+  private everUp = false;
   private closed = false;
 
   constructor(private readonly o: RedisBusOptions) {
     this.log = new ThrottledLog(o.logger);
-    this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
-    this.sub = openOwnConnection(o.source, {
-      name: 'bancada-realtime-sub',
-      extra: { autoResubscribe: false }, // it subscribes everything itself on each 'ready'
-    });
+    this.appendScript = appendAndPublish(o.cluster ? 'SPUBLISH' : 'PUBLISH');
+    if (o.cluster) {
+      this.pub = openOwnClient(o.source, { name: 'bancada-realtime-pub' }, NEVER_RESEND);
+      // ioredis delivers shard channels only with shardedSubscribers (one connection per
+      // master). It subscribes them again on their new owner when it reads a new slot map:
+      // after a failover by itself, but a slot moved by a resharding only unsubscribes them
+      // (Redis sends SUNSUBSCRIBE). So the map is read every SLOT_MAP_EVERY_MS, and at once
+      // when a publish of ours met a moved slot.
+      this.sub = openOwnClient(
+        o.source,
+        { name: 'bancada-realtime-sub' },
+        { ...NEVER_RESEND, shardedSubscribers: true, slotsRefreshInterval: SLOT_MAP_EVERY_MS },
+      );
+      this.pub.on('refresh', () => (this.sub as Cluster).refreshSlotsCache());
+      this.sub.on('subscribersReady', () => void this.followMoves());
+      this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
+        lost: (reason) => this.noteState(reason),
+        back: () => this.noteState(),
+      });
+      this.sub.on('smessage', (channel: string, text: string) => this.onMessage(channel, text));
+      this.pub.once('ready', () => this.logMasters());
+    } else {
+      this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
+      this.sub = openOwnConnection(o.source, {
+        name: 'bancada-realtime-sub',
+        extra: { autoResubscribe: false }, // it subscribes everything itself on each 'ready'
+      });
+    }
     for (const [role, connection] of [
       ['publisher', this.pub],
       ['subscriber', this.sub],
@@ -85,20 +154,31 @@ export class RedisBus {
 
   /** True while events cannot cross to other instances. */
   get degraded(): boolean {
-    return !(this.pub.status === 'ready' && this.sub.status === 'ready' && this.subscribed);
+    return !(
+      this.pub.status === 'ready' &&
+      this.sub.status === 'ready' &&
+      this.subscribed &&
+      !this.watch?.lost
+    );
   }
 
-  /** True while publishes can be sent. */
+  /**
+   * True while publishes can be sent. On a cluster, not while a master is lost: the breaker
+   * trips for every room, as on one node, so that what goes out meanwhile goes to local
+   * clients at once and in order, and is marked as a gap once the cluster is whole again.
+   */
   get usable(): boolean {
+    const inFlight = this.o.cluster ? this.inFlight : (this.pub as Redis).commandQueue.length;
     return (
       !this.closed &&
       this.pub.status === 'ready' &&
-      this.pub.commandQueue.length < this.o.maxInFlight
+      inFlight < this.o.maxInFlight &&
+      !this.watch?.lost
     );
   }
 
   /** The commanding connection, for reads of the rooms' history. */
-  get commands(): Redis {
+  get commands(): Redis | Cluster {
     return this.pub;
   }
 
@@ -108,43 +188,95 @@ export class RedisBus {
       if (!this.closed) this.o.counters.fanoutDropped++;
       return;
     }
-    this.pub.publish(this.o.names.channelOf(room), line).catch(() => {
+    const channel = this.o.names.channelOf(room);
+    const failed = (error: Error) => {
       // Lost with its connection: it may or may not have reached Redis. Never resent, so
       // never delivered twice.
       this.o.counters.fanoutDropped++;
-    });
+      this.watch?.trouble(`a publish failed: ${describeRedisError(error)}`);
+    };
+    if (!this.o.cluster) {
+      this.pub.publish(channel, line).catch(failed);
+      return;
+    }
+    this.inFlight++;
+    const sent = this.o.names.isRoomChannel(channel)
+      ? this.pub.spublish(channel, line)
+      : this.pub.publish(channel, line);
+    sent.then(
+      () => this.inFlight--,
+      (error: Error) => {
+        this.inFlight--;
+        failed(error);
+      },
+    );
   }
 
   /**
    * Appends an envelope body to its room's history and publishes it, in one step; resolves
-   * its position. Rejects when Redis does not answer within the bound.
+   * its position. Rejects when Redis does not answer within the bound. A room's appends
+   * settle in the order they were made: on a cluster, when a master dies, the ones in
+   * flight fail at different moments, and the hub delivers a failed one to local clients
+   * at once.
    */
   async append(room: string, body: string): Promise<string> {
     const history = this.o.history;
     if (history === undefined) throw new Error('this hub keeps no history');
-    const id = await within(
-      this.pub.eval(
-        APPEND_AND_PUBLISH,
-        2,
-        this.o.names.historyKeyOf(room),
-        this.o.names.channelOf(room),
-        history.maxLen,
-        history.maxAgeMs,
-        body,
-      ),
+    const sent = this.pub.eval(
+      this.appendScript,
+      2,
+      this.o.names.historyKeyOf(room),
+      this.o.names.channelOf(room),
+      history.maxLen,
+      history.maxAgeMs,
+      body,
+    );
+    const bounded = within(
+      sent,
       this.o.timeoutMs,
       `no answer from Redis within ${this.o.timeoutMs} ms`,
     );
-    return String(id);
+    // One node answers in order, and loses everything in flight at once.
+    if (!this.o.cluster) return String(await bounded);
+    this.inFlight++;
+    sent.then(
+      () => this.inFlight--,
+      (error: Error) => {
+        this.inFlight--;
+        this.watch?.trouble(`an append failed: ${describeRedisError(error)}`);
+      },
+    );
+    bounded.catch(() => {}); // reported below, perhaps after the previous append settles
+    const previous = this.appendTails.get(room);
+    const inOrder = previous === undefined ? bounded : previous.then(() => bounded);
+    const tail = inOrder.catch(() => {});
+    this.appendTails.set(room, tail);
+    void tail.then(() => {
+      if (this.appendTails.get(room) === tail) this.appendTails.delete(room);
+    });
+    return String(await inOrder);
   }
 
   /** A room got its first local member: receive its channel. */
   follow(room: string): void {
     const channel = this.o.names.channelOf(room);
     this.wanted.add(channel);
-    if (this.sub.status === 'ready' && this.subscribed) {
-      this.sub.subscribe(channel).catch((error: Error) => this.logError('subscribe', error));
-    }
+    if (this.sub.status === 'ready' && this.subscribed) this.subscribeRoom(channel);
+  }
+
+  /**
+   * One room's channel. On one node a failure means the connection went, and its next
+   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: try again.
+   */
+  private subscribeRoom(channel: string): void {
+    this.subscribeRooms([channel]).catch((error: Error) => {
+      this.logError('subscribe', error);
+      if (!this.o.cluster) return;
+      this.rebuildShardSubscribers();
+      setTimeout(() => {
+        if (!this.closed && this.wanted.has(channel)) this.subscribeRoom(channel);
+      }, 250).unref();
+    });
   }
 
   /** A room lost its last local member: stop receiving its channel. */
@@ -152,7 +284,7 @@ export class RedisBus {
     const channel = this.o.names.channelOf(room);
     if (!this.wanted.delete(channel)) return;
     if (this.sub.status === 'ready' && this.subscribed) {
-      this.sub.unsubscribe(channel).catch((error: Error) => this.logError('unsubscribe', error));
+      this.unsubscribeRooms([channel]).catch((error: Error) => this.logError('unsubscribe', error));
     }
   }
 
@@ -184,30 +316,134 @@ export class RedisBus {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.watch?.close();
     await Promise.all([closeOwnConnection(this.pub), closeOwnConnection(this.sub)]);
   }
 
-  /** After every (re)connect of the subscriber: the plain channels and every wanted room. */
+  /**
+   * After every (re)connect of the subscriber: the plain channels and every wanted room. On a
+   * cluster only the first time: ioredis subscribes again by itself there (see the class).
+   */
   private async subscribeAll(): Promise<void> {
+    if (this.closed) return;
+    if (this.o.cluster && this.subscribed) {
+      this.noteState();
+      return;
+    }
     this.subscribed = false;
     const { broadcastChannel, restaurantChannel } = this.o.names;
-    const channels = [broadcastChannel, restaurantChannel, ...this.wanted];
+    const rooms = [...this.wanted];
     try {
-      for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-        await this.sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH));
-      }
+      await this.sub.subscribe(broadcastChannel, restaurantChannel);
+      await this.subscribeRooms(rooms);
       // Rooms left meanwhile were subscribed above from the old list: drop them again.
-      const stale = channels.filter((c) => this.o.names.isRoomChannel(c) && !this.wanted.has(c));
-      if (stale.length > 0) await this.sub.unsubscribe(...stale);
+      const stale = rooms.filter((c) => !this.wanted.has(c));
+      if (stale.length > 0) await this.unsubscribeRooms(stale);
       // Rooms joined meanwhile are not in the list yet.
-      const missed = [...this.wanted].filter((c) => !channels.includes(c));
-      if (missed.length > 0) await this.sub.subscribe(...missed);
+      const missed = [...this.wanted].filter((c) => !rooms.includes(c));
+      if (missed.length > 0) await this.subscribeRooms(missed);
+      if (this.watch && !this.everUp && !(await this.watch.servesEverySlotWithin(1000))) {
+        // A cluster whose slots are not all served answers for some rooms and not others.
+        this.o.logger.warn(
+          "realtime: the redis cluster does not serve every slot (a master down, or slots not assigned); delivering to this instance's clients only until it does (degraded)",
+        );
+        this.watch.trouble('the cluster does not serve every slot');
+      }
       this.subscribed = true;
     } catch (error) {
-      // The connection went away again; its next 'ready' starts over.
+      // The connection went away again; its next 'ready' starts over. A cluster's does not
+      // always come (one node's connection failed, not the client's): start over here.
       this.logError('subscribe', error as Error);
+      if (this.o.cluster) setTimeout(() => void this.subscribeAll(), 250).unref();
     }
     this.noteState();
+  }
+
+  /**
+   * Room channels: plain channels in batches on one node; shard channels on a cluster, one
+   * command each (one SSUBSCRIBE names channels of one slot only).
+   */
+  private async subscribeRooms(channels: string[]): Promise<void> {
+    if (this.o.cluster) {
+      await Promise.all(
+        channels.map(async (channel) => {
+          // A shard subscriber queues commands while it connects, and one that never does
+          // would hold them for ever: bounded, so that a failure is tried again.
+          await within(this.sub.ssubscribe(channel), SUBSCRIBE_TIMEOUT_MS, 'SSUBSCRIBE timed out');
+          this.subscribedOn.set(channel, this.ownerOf(channel));
+        }),
+      );
+      return;
+    }
+    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
+      await this.sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH));
+    }
+  }
+
+  private async unsubscribeRooms(channels: string[]): Promise<void> {
+    if (this.o.cluster) {
+      for (const channel of channels) this.subscribedOn.delete(channel);
+      await Promise.all(channels.map((channel) => this.sub.sunsubscribe(channel)));
+      return;
+    }
+    await this.sub.unsubscribe(...channels);
+  }
+
+  /**
+   * After a shard subscription failed (no subscriber for its master, one that never
+   * connected): the subscriber reads the slot map again, and ioredis makes the subscribers
+   * that are missing or broken anew.
+   */
+  private rebuildShardSubscribers(): void {
+    (this.sub as Cluster).refreshSlotsCache();
+  }
+
+  /** The master that serves a channel's slot now, as the subscriber's slot map says. */
+  private ownerOf(channel: string): string | undefined {
+    return (this.sub as Cluster).slots[calculateSlot(channel)]?.[0];
+  }
+
+  /**
+   * The subscriber read a new slot map. Rooms whose slot now has another master (a slot
+   * moved, a replica took over) are subscribed there; what was published to them meanwhile
+   * went by unheard, and the hub holds their live events from now (before the new
+   * subscription can deliver one) until it has read that from their history. (ioredis
+   * subscribes them again too, but does not say when that is done.)
+   */
+  private async followMoves(): Promise<void> {
+    if (this.closed || !this.everUp || this.followingMoves) return;
+    this.followingMoves = true;
+    try {
+      let moved = this.movedRooms();
+      while (moved.length > 0 && !this.closed) {
+        const subscribed = this.subscribeRooms(moved);
+        const rooms = moved.map((c) => this.o.names.roomOf(c)).filter((r) => r != null);
+        this.o.listener.resubscribing(rooms, subscribed);
+        await subscribed;
+        this.o.logger.info(
+          `realtime: redis cluster slot map changed; ${moved.length} room(s) subscribed on their new master`,
+        );
+        moved = this.movedRooms();
+      }
+    } catch (error) {
+      // The new owner is not there yet (a failover under way): try again shortly.
+      this.logError('subscribe', error as Error);
+      this.rebuildShardSubscribers();
+      setTimeout(() => void this.followMoves(), 250).unref();
+    } finally {
+      this.followingMoves = false;
+    }
+  }
+
+  private movedRooms(): string[] {
+    return [...this.wanted].filter((c) => this.subscribedOn.get(c) !== this.ownerOf(c));
+  }
+
+  /** The start-up line of a cluster, once its masters are known. */
+  private logMasters(): void {
+    if (this.closed) return;
+    const masters = (this.pub as Cluster).nodes('master').length;
+    this.o.logger.info(`realtime: redis cluster, ${masters} masters`);
   }
 
   private onMessage(channel: string, text: string): void {
@@ -235,6 +471,9 @@ export class RedisBus {
   private noteState(reason?: string): void {
     if (this.closed) return;
     const degraded = this.degraded;
+    // A cluster client drops and opens node connections while it settles at start.
+    if (this.o.cluster && degraded && !this.everUp) return;
+    this.everUp ||= !degraded;
     if (degraded === this.wasDegraded) return;
     // At start both connections come up one after the other: only a loss is news.
     if (degraded && reason === undefined) return;
@@ -252,7 +491,15 @@ export class RedisBus {
 
   private logError(where: string, error: Error): void {
     if (this.closed) return;
-    const message = describeRedisError(error);
-    this.log.error(`${where}:${message}`, `realtime: redis ${where} error: ${message}`);
+    let message = describeRedisError(error);
+    // While a cluster client settles at start it closes connections of its own: not news.
+    if (this.o.cluster && !this.everUp && /Connection is closed/.test(message)) return;
+    const topology = topologyOf(this.o.source);
+    if (topology.kind === 'sentinel' && /No such master with that name/i.test(message)) {
+      message = `the Sentinels know no master named "${topology.name}" (${message})`;
+    }
+    // Messages that count attempts or delays are one topic, logged once per interval.
+    const topic = `${where}:${message.replace(/\d+/g, '#')}`;
+    this.log.error(topic, `realtime: redis ${where} error: ${message}`);
   }
 }

@@ -7,7 +7,7 @@ import {
   parseStreamId,
   positionedLine,
 } from '@bancada/internal/wire';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { RedisNames } from '../bus/redis-names.js';
 import type { ResolvedHistory } from './history-options.js';
 
@@ -35,7 +35,7 @@ export interface HistoryRead {
  */
 export class HistoryReader {
   constructor(
-    private readonly redis: () => Redis,
+    private readonly redis: () => Redis | Cluster,
     /** Waits (bounded) for the connection that reads to be up: see `since`. */
     private readonly connected: (timeoutMs: number) => Promise<void>,
     private readonly names: RedisNames,

@@ -75,6 +75,7 @@ export class RoomSync {
     const room = envelope.room;
     if (bus && this.keepsHistory(room)) {
       if (bus.usable) {
+        this.markBeforeNext(room, bus);
         try {
           return { ...envelope, id: await bus.append(room, body) };
         } catch {
@@ -93,6 +94,18 @@ export class RoomSync {
     bus?.publish(room, encodeEnvelope(envelope));
     this.deliver(envelope);
     return envelope;
+  }
+
+  /**
+   * A room that lost events gets its gap mark before its next event: publishing can work
+   * again before `recovered` runs (the commanding connection back before the subscriber),
+   * and a mark after the events that follow the hole would tell the other instances late.
+   * Sent before the event on the same connection, so the history has them in this order.
+   */
+  private markBeforeNext(room: string, bus: RedisBus): void {
+    if (!this.tainted.delete(room)) return;
+    const mark = gapMarkBody(room, this.p.instanceId, Date.now());
+    bus.append(room, mark).catch(() => this.taint(room));
   }
 
   /** An envelope from Redis. */
@@ -157,6 +170,26 @@ export class RoomSync {
       ) {
         void this.checkUnheard(room, lostAt);
       }
+    }
+  }
+
+  /**
+   * On a cluster, the rooms' subscriptions are moving to another master (their slot moved):
+   * their live events wait from now on, until `subscribed` resolves and what they missed
+   * meanwhile has been read from their history (`gap` where it cannot be).
+   */
+  resubscribing(rooms: string[], subscribed: Promise<unknown>): void {
+    const history = this.p.history;
+    if (history === undefined) return;
+    for (const room of rooms) {
+      const last = this.delivered.lastOf(room);
+      if (!this.keepsHistory(room) || last === undefined || this.catchingUp.has(room)) continue;
+      void this.withLiveEventsHeld(room, async () => {
+        await subscribed;
+        const { entries, complete } = await history.since(room, last);
+        if (!complete) this.gapTo(room);
+        for (const entry of entries) this.deliver(entry);
+      });
     }
   }
 
