@@ -1,5 +1,5 @@
 import { type IncomingMessage, request } from 'node:http';
-import { createDatabase, type PrivateRedis, startRedis, type TestDatabase } from '@bancada/testkit';
+import { createDatabase, startRedis, type TestDatabase } from '@bancada/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
@@ -184,12 +184,15 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
  * Runs `npm run cluster`'s setup for the tests of the calling describe block, on a private
  * Redis and a database of its own, and stops it afterwards. Returns a getter of the cluster.
  */
-function useCluster(databaseName: string, options: { byRestaurant?: boolean } = {}) {
-  let redis: PrivateRedis | undefined;
+function useCluster(
+  databaseName: string,
+  { redisCluster = false, ...options }: { byRestaurant?: boolean; redisCluster?: boolean } = {},
+) {
+  let redis: { url: string; stop(): Promise<void> } | undefined;
   let database: TestDatabase | undefined;
   let cluster: Cluster | undefined;
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = redisCluster ? await startPrivateRedisCluster({ log: () => {} }) : await startRedis();
     database = await createDatabase(databaseName);
     // Four different ports (the OS may hand the same free port out twice in a row).
     const ports = new Set<number>();
@@ -220,6 +223,77 @@ function useCluster(databaseName: string, options: { byRestaurant?: boolean } = 
   };
 }
 
+/** An order of two of the first menu item, taken through `url` with the session `cookie`. */
+async function orderThrough(url: string, cookie: string, table: string) {
+  const menu = (await (await fetch(`${url}/api/menu`, { headers: { cookie } })).json()) as {
+    items: Array<{ id: number }>;
+  };
+  const response = await fetch(`${url}/api/orders`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ table, items: [{ menuItemId: menu.items[0]?.id, qty: 2 }] }),
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as { id: number; restaurantId: string; totalCents: number };
+}
+
+/** pdv-1 to pdv-3, each asked directly: healthy, on the shared Redis and Postgres. */
+async function expectThreeHealthyInstances(cluster: Cluster): Promise<void> {
+  expect(cluster.instances.map((i) => i.id)).toEqual(['pdv-1', 'pdv-2', 'pdv-3']);
+  for (const instance of cluster.instances) {
+    const response = await fetch(`${instance.url}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      status: 'ok',
+      instance: instance.id,
+      redis: 'up',
+      postgres: 'up',
+      modes: { database: 'postgres', realtime: 'redis', fanout: 'on' },
+    });
+  }
+}
+
+/**
+ * One screen per instance, as a browser connects (Origin header): an order created through
+ * nginx (on whichever instance serves 127.0.0.1, so at least two screens get it through Redis)
+ * reaches each exactly once.
+ */
+async function expectOrderOnceOnEveryInstance(cluster: Cluster, cookie: string): Promise<void> {
+  const url = cluster.url;
+  const screens: Screen[] = [];
+  for (const instance of cluster.instances) {
+    const address = await addressServedBy(url, instance.id);
+    screens.push(await openScreen(url, cookie, address));
+  }
+  try {
+    expect(screens.map((s) => s.messages[0])).toEqual(
+      screens.map(() => ({ type: 'joined', room: 'restaurant:sol' })),
+    );
+    const order = await orderThrough(url, cookie, '7');
+    expect(order.restaurantId).toBe('sol');
+    await waitFor('every screen to get the order', () =>
+      screens.every((s) => s.eventsOf(order.id).length > 0),
+    );
+    // Events of a room arrive in order: once a later order is there, a duplicate of the first
+    // would have arrived before it.
+    const fence = await orderThrough(url, cookie, '8');
+    await waitFor('every screen to get the second order', () =>
+      screens.every((s) => s.eventsOf(fence.id).length > 0),
+    );
+    for (const screen of screens) {
+      expect(screen.eventsOf(order.id)).toHaveLength(1);
+      expect(screen.eventsOf(order.id)[0]).toMatchObject({
+        type: 'event',
+        eventType: 'order-created',
+        room: 'restaurant:sol',
+        payload: { id: order.id, restaurantId: 'sol', totalCents: order.totalCents },
+      });
+    }
+  } finally {
+    for (const screen of screens) screen.socket.close();
+  }
+}
+
 describe('pdv-app cluster (npm run cluster): three instances behind nginx', () => {
   const running = useCluster('cluster');
   let cluster: Cluster | undefined;
@@ -232,18 +306,7 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
     cookie = await loginCookie(url, 'ana@sol.demo', 'demo-pdv');
   }, 120_000);
 
-  const createOrder = async (table: string) => {
-    const menu = (await (await fetch(`${url}/api/menu`, { headers: { cookie } })).json()) as {
-      items: Array<{ id: number }>;
-    };
-    const response = await fetch(`${url}/api/orders`, {
-      method: 'POST',
-      headers: { cookie, 'content-type': 'application/json' },
-      body: JSON.stringify({ table, items: [{ menuItemId: menu.items[0]?.id, qty: 2 }] }),
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as { id: number; restaurantId: string; totalCents: number };
-  };
+  const createOrder = (table: string) => orderThrough(url, cookie, table);
 
   it('answers /health through nginx from one of its instances', async () => {
     const response = await fetch(`${url}/health`);
@@ -258,58 +321,11 @@ describe('pdv-app cluster (npm run cluster): three instances behind nginx', () =
     expect(await metrics.text()).toContain('bancada_realtime_connections');
   });
 
-  it('runs three healthy instances on the shared Redis and Postgres (asked directly)', async () => {
-    const instances = cluster?.instances ?? [];
-    expect(instances.map((i) => i.id)).toEqual(['pdv-1', 'pdv-2', 'pdv-3']);
-    for (const instance of instances) {
-      const response = await fetch(`${instance.url}/health`);
-      expect(response.status).toBe(200);
-      expect(await response.json()).toMatchObject({
-        status: 'ok',
-        instance: instance.id,
-        redis: 'up',
-        postgres: 'up',
-        modes: { database: 'postgres', realtime: 'redis', fanout: 'on' },
-      });
-    }
-  });
+  it('runs three healthy instances on the shared Redis and Postgres (asked directly)', () =>
+    expectThreeHealthyInstances(running()));
 
-  it('delivers an order created through nginx exactly once to a screen on every instance', async () => {
-    // One screen per instance, as a browser connects (Origin header): the order is created on
-    // whichever instance serves 127.0.0.1, so at least two screens get it through Redis.
-    const screens: Screen[] = [];
-    for (const instance of cluster?.instances ?? []) {
-      const address = await addressServedBy(url, instance.id);
-      screens.push(await openScreen(url, cookie, address));
-    }
-    try {
-      expect(screens.map((s) => s.messages[0])).toEqual(
-        screens.map(() => ({ type: 'joined', room: 'restaurant:sol' })),
-      );
-      const order = await createOrder('7');
-      expect(order.restaurantId).toBe('sol');
-      await waitFor('every screen to get the order', () =>
-        screens.every((s) => s.eventsOf(order.id).length > 0),
-      );
-      // Events of a room arrive in order: once a later order is there, a duplicate of the first
-      // would have arrived before it.
-      const fence = await createOrder('8');
-      await waitFor('every screen to get the second order', () =>
-        screens.every((s) => s.eventsOf(fence.id).length > 0),
-      );
-      for (const screen of screens) {
-        expect(screen.eventsOf(order.id)).toHaveLength(1);
-        expect(screen.eventsOf(order.id)[0]).toMatchObject({
-          type: 'event',
-          eventType: 'order-created',
-          room: 'restaurant:sol',
-          payload: { id: order.id, restaurantId: 'sol', totalCents: order.totalCents },
-        });
-      }
-    } finally {
-      for (const screen of screens) screen.socket.close();
-    }
-  });
+  it('delivers an order created through nginx exactly once to a screen on every instance', () =>
+    expectOrderOnceOnEveryInstance(running(), cookie));
 
   it('streams the order over SSE through nginx at once, not when a buffer fills', async () => {
     // The hub also sends X-Accel-Buffering: no, which alone would unbuffer this response; the
@@ -398,6 +414,21 @@ describe('cluster setup without nginx', () => {
       else process.env.NGINX_BIN = saved;
     }
   });
+});
+
+describe('pdv-app cluster (npm run cluster -- --redis-cluster): on a Redis Cluster', () => {
+  const running = useCluster('cluster_on_redis_cluster', { redisCluster: true });
+  let cookie: string;
+
+  beforeAll(async () => {
+    cookie = await loginCookie(running().url, 'ana@sol.demo', 'demo-pdv');
+  }, 120_000);
+
+  it('runs three healthy instances with everything on the Redis Cluster', () =>
+    expectThreeHealthyInstances(running()));
+
+  it('delivers an order exactly once to a screen on every instance, across the masters', () =>
+    expectOrderOnceOnEveryInstance(running(), cookie));
 });
 
 describe('npm run cluster -- --redis-cluster: the Redis Cluster of its own', () => {
