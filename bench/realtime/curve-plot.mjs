@@ -126,6 +126,7 @@ export function curveSvg(text) {
   ];
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 12 + Math.ceil(shown.length / 2) * 16}" font-family="sans-serif" font-size="11">`,
+    '<title>Deliveries per second and p99 latency against the publish rate R</title>',
     `<rect width="100%" height="100%" fill="white"/>`,
     ...body,
     '</svg>',
