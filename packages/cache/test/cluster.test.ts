@@ -193,6 +193,10 @@ describe('on a Redis Cluster', () => {
     try {
       const prefix = keyPrefix('cluster');
       const cache = open({ redis: template, prefix });
+      await waitFor('the cache to reach the cluster', async () => {
+        await cache.get('nothing');
+        return !cache.getStats().degraded;
+      });
       await cache.set('menu', { items: 2 });
       expect(await raw.get(`tenant-7:${prefix}menu`)).toBe('{"items":2}');
       await cache.clear();
