@@ -74,15 +74,16 @@ describe('an instance that crashes', () => {
         if (!isRejection(result)) leases.push(result);
         return leases.length === 40;
       },
-      8000,
+      20_000,
     );
-    // Within ~5 s of the crash; 8 s leaves room for a loaded machine.
-    expect(Date.now() - killedAt).toBeLessThan(8000);
+    // Within ~5 s of the crash on a quiet machine (30 s before the instances' heartbeat key);
+    // 20 s leaves room for a machine loaded by the other suites, and still tells the two apart.
+    expect(Date.now() - killedAt).toBeLessThan(20_000);
     // And the limit still holds: the 41st is refused.
     expect(await survivor.acquire(fakeRequest(ip))).toMatchObject({ status: 429 });
     // Said once, not once per screen.
     expect(logger.lines.filter((line) => line.includes('stopped renewing'))).toHaveLength(1);
-  });
+  }, 45_000);
 
   it('reads a live holder’s heartbeat once, not once per client it turns away', async () => {
     const url = await redisUrl();
