@@ -36,6 +36,12 @@ export function cpuOf(pid) {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
+export function machineBusy() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1);
+  return [0, 1, 2, 5, 6, 7].reduce((s, i) => s + Number(f[i]), 0) / 100;
+}
+
 /** A Redis server's own CPU seconds (INFO cpu). */
 export async function redisCpu(client) {
   const info = await client.info('cpu');

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { ours, socketIo } from './contenders.mjs';
 import {
   cpuOf,
+  machineBusy,
   redisCpu,
   sleep,
   startCluster,
@@ -67,6 +68,9 @@ async function measure(label, hub, target, { rooms, rate, duration }) {
     closers.push(publisher.close);
     const payload = { text: 'x'.repeat(150) };
     const cpuNow = async () => ({
+      t: Date.now(),
+      busy: machineBusy(),
+      self: cpuOf(process.pid),
       servers: servers.map((s) => cpuOf(s.child.pid)),
       masters: await Promise.all(target.masters.map((m) => redisCpu(m.client))),
     });
@@ -85,6 +89,11 @@ async function measure(label, hub, target, { rooms, rate, duration }) {
     await sleep(200); // anything arriving twice arrives now
     const deliveries = received.reduce((a, b) => a + b, 0);
     const serversCpuS = after.servers.reduce((s, c, i) => s + c - before.servers[i], 0);
+    const masterCpuS = after.masters.map((c, i) => c - before.masters[i]);
+    // What other programs on the machine took meanwhile: busy time less ours (this process
+    // with its clients, the servers, the Redis servers).
+    const ownS = after.self - before.self + serversCpuS + masterCpuS.reduce((a, b) => a + b, 0);
+    const otherCores = (after.busy - before.busy - ownS) / ((after.t - before.t) / 1000);
     return {
       label,
       sent,
@@ -92,7 +101,8 @@ async function measure(label, hub, target, { rooms, rate, duration }) {
       complete: received.every((n) => n === sent),
       serversCpuS,
       cpuPerDeliveryUs: (serversCpuS / deliveries) * 1e6,
-      masterCpuS: after.masters.map((c, i) => c - before.masters[i]),
+      masterCpuS,
+      otherCores: Math.max(0, otherCores),
     };
   } finally {
     for (const close of closers) close();
@@ -182,11 +192,11 @@ export async function run(args = process.argv.slice(2)) {
       '',
       `${settings.rooms} rooms, one client of each room on each of 2 server processes, ${settings.rate} events/s published through server A for ${settings.duration} s (~200-byte payloads); 3-master cluster without replicas; 2 CPU cores shared with other work.`,
       '',
-      '| hub, Redis | events | received per server (each should be = events) | servers CPU s | server CPU per delivery | Redis CPU s (per master) |',
-      '|---|---|---|---|---|---|',
+      '| hub, Redis | events | received per server (each should be = events) | servers CPU s | server CPU per delivery | Redis CPU s (per master) | other programs |',
+      '|---|---|---|---|---|---|---|',
       ...results.map(
         (r) =>
-          `| ${r.label} | ${r.sent} | ${r.received.join(' / ')}${r.complete ? '' : ' **missed or doubled**'} | ${r.serversCpuS.toFixed(2)} | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} |`,
+          `| ${r.label} | ${r.sent} | ${r.received.join(' / ')}${r.complete ? '' : ' **missed or doubled**'} | ${r.serversCpuS.toFixed(2)} | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.otherCores * 100)} % of a core |`,
       ),
       '',
       ratio('Ours on the cluster / ours on one Redis', oursCluster, oursOne, 1.1),
