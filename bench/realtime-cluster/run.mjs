@@ -7,7 +7,7 @@
 // masters, and the issue's ratios. Every delivery is counted per server: a run in which a
 // server missed an event (or got one twice) is marked and left out of the ratios.
 //
-//   npm run bench -- realtime-cluster                       # about 2 minutes
+//   npm run bench -- realtime-cluster                       # about a minute
 //   node bench/realtime-cluster/run.mjs --rooms=1000 --rate=1000 --duration=10
 //   --no-sio   only our hub (no socket.io peers needed)
 // Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers): socket.io, its Redis adapter
@@ -100,6 +100,7 @@ async function measure(label, hub, target, { rooms, rate, duration }) {
       received: [...received],
       complete: received.every((n) => n === sent),
       serversCpuS,
+      perServerCpuS: after.servers.map((c, i) => c - before.servers[i]),
       cpuPerDeliveryUs: (serversCpuS / deliveries) * 1e6,
       masterCpuS,
       otherCores: Math.max(0, otherCores),
@@ -192,11 +193,11 @@ export async function run(args = process.argv.slice(2)) {
       '',
       `${settings.rooms} rooms, one client of each room on each of 2 server processes, ${settings.rate} events/s published through server A for ${settings.duration} s (~200-byte payloads); 3-master cluster without replicas; 2 CPU cores shared with other work.`,
       '',
-      '| hub, Redis | events | received per server (each should be = events) | servers CPU s | server CPU per delivery | Redis CPU s (per master) | other programs |',
+      '| hub, Redis | events | received per server (each should be = events) | servers CPU s (A publishing + B) | server CPU per delivery | Redis CPU s (per master) | other programs |',
       '|---|---|---|---|---|---|---|',
       ...results.map(
         (r) =>
-          `| ${r.label} | ${r.sent} | ${r.received.join(' / ')}${r.complete ? '' : ' **missed or doubled**'} | ${r.serversCpuS.toFixed(2)} | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.otherCores * 100)} % of a core |`,
+          `| ${r.label} | ${r.sent} | ${r.received.join(' / ')}${r.complete ? '' : ' **missed or doubled**'} | ${r.serversCpuS.toFixed(2)} (${r.perServerCpuS.map((c) => c.toFixed(2)).join(' + ')}) | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.otherCores * 100)} % of a core |`,
       ),
       '',
       ratio('Ours on the cluster / ours on one Redis', oursCluster, oursOne, 1.1),
