@@ -11,7 +11,9 @@
 // io.to(room).emit('msg', data). The adapter's clients are ioredis Clusters: the subscriber
 // with `shardedSubscribers: true` (ioredis routes SSUBSCRIBE to the slot's master only then,
 // and re-emits each node's `smessageBuffer` on the Cluster, which is what the adapter listens
-// to), the publisher an ordinary one.
+// to), the publisher an ordinary one. (The adapter's README says ioredis and a cluster do not
+// go together for the sharded adapter; that predates `shardedSubscribers`, and the run counts
+// every delivery on every server, so a loss would show.)
 // IPC (when forked): sends {ready, port, pid} once listening and connected;
 // {cmd:'stats'} -> {stats}. Exits on SIGTERM, when its parent goes away, or after --max-life s.
 import { createServer } from 'node:http';
