@@ -1,183 +1,113 @@
-// @bancada/realtime on a 3-master Redis Cluster against the same hub on one Redis: two hub
-// processes (bench/realtime/hub-server.mjs), `rooms` rooms with one WebSocket client on each
-// hub, a publisher spreading `rate` events/s over the rooms through hub A. Reports the hubs'
-// CPU per delivery, each master's CPU (INFO cpu, before and after) and how evenly the rooms
-// and that CPU spread over the masters.
+// @bancada/realtime on a 3-master Redis Cluster, side by side in one run with the same hub on
+// one Redis and with socket.io: its sharded adapter (`createShardedAdapter`) on the same
+// cluster and its ordinary adapter on one Redis. Each measurement: two server processes,
+// `rooms` rooms with one client of each room on each server, a publisher spreading `rate`
+// events/s over the rooms through server A. Reports the servers' CPU per delivery, each
+// master's CPU (INFO cpu, before and after), how evenly the rooms and that CPU spread over the
+// masters, and the issue's ratios. Every delivery is counted per server: a run in which a
+// server missed an event (or got one twice) is marked and left out of the ratios.
 //
-//   npm run bench -- realtime-cluster                       # about 40 s
+//   npm run bench -- realtime-cluster                       # about a minute
 //   node bench/realtime-cluster/run.mjs --rooms=1000 --rate=1000 --duration=10
+//   --no-sio   only our hub (no socket.io peers needed)
+// Env: BENCH_PEERS_DIR (default <repo>/../shared/bench-peers): socket.io, its Redis adapter
+// and ioredis come from there, as in bench/realtime/run.mjs.
 //
 // It starts its own redis-servers (one alone, three as a cluster) on free ports in a
-// temporary folder and its own hub processes, and stops all it started. Results:
-// bench/realtime-cluster/results/<stamp>.md.
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+// temporary folder and its own server processes, and stops all it started. Results:
+// bench/realtime-cluster/results/realtime-cluster-<stamp>.md.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import calculateSlot from 'cluster-key-slot';
-import { Redis } from 'ioredis';
-import { WebSocket } from 'ws';
+import { ours, socketIo } from './contenders.mjs';
+import {
+  cpuOf,
+  machineBusy,
+  redisCpu,
+  sleep,
+  startCluster,
+  startRedis,
+  stopRedis,
+  until,
+} from './redis-servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const hubServer = join(here, '..', 'realtime', 'hub-server.mjs');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const repoRoot = resolve(here, '..', '..');
 
 function option(args, name, dflt) {
   const hit = args.find((a) => a.startsWith(`--${name}=`));
   return hit === undefined ? dflt : Number(hit.slice(name.length + 3));
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(what, check, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
+/** Opens `count` clients, `batch` at a time. */
+async function openAll(count, open, batch = 50) {
+  const closers = [];
+  for (let i = 0; i < count; i += batch) {
+    const n = Math.min(batch, count - i);
+    closers.push(...(await Promise.all(Array.from({ length: n }, (_, j) => open(i + j)))));
   }
+  return closers;
 }
 
-/** A redis-server of ours, in its own folder; `extra` for cluster mode. */
-async function startRedis(root, extra = []) {
-  const port = await freePort();
-  const dir = join(root, String(port));
-  mkdirSync(dir);
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    ...extra,
-  ];
-  const child = spawn('redis-server', args, { stdio: 'ignore' });
-  const client = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => 50,
-  });
-  client.on('error', () => {});
-  await until(`redis-server on ${port}`, async () => (await client.ping()) === 'PONG', 10_000);
-  return { port, child, client };
-}
-
-/** CPU seconds a process has used (user + system), from /proc. */
-function cpuOf(pid) {
-  const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** A Redis server's own CPU seconds (INFO cpu). */
-async function redisCpu(client) {
-  const info = await client.info('cpu');
-  const num = (name) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return num('used_cpu_sys') + num('used_cpu_user');
-}
-
-async function startHub(redisUrl, id) {
-  const port = await freePort();
-  const child = fork(hubServer, ['--port', String(port), '--redis', redisUrl, '--id', id], {
-    stdio: 'ignore',
-  });
-  await new Promise((resolve, reject) => {
-    child.once('message', (m) => (m.ready ? resolve() : reject(new Error(`hub ${id} not ready`))));
-    child.once('exit', (code) => reject(new Error(`hub ${id} exited (${code})`)));
-  });
-  return { port, child };
-}
-
-function statsOf(hub) {
-  return new Promise((resolve) => {
-    hub.child.once('message', (m) => resolve(m.stats));
-    hub.child.send({ cmd: 'stats' });
-  });
-}
-
-function open(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-/** One measured run: two hubs on `redisUrl`, a client of every room on each. */
-async function measure(label, redisUrl, masters, { rooms, rate, duration }) {
-  const hubs = [await startHub(redisUrl, `${label}-a`), await startHub(redisUrl, `${label}-b`)];
-  const clients = [];
-  let received = 0;
+/** One measured run: two servers of `hub` on `target`, a client of every room on each. */
+async function measure(label, hub, target, { rooms, rate, duration }) {
+  console.log(`[realtime-cluster] ${label}`);
+  const servers = [await hub.start(target, 'a'), await hub.start(target, 'b')];
+  const received = servers.map(() => 0);
+  let closers = [];
   try {
-    for (let r = 0; r < rooms; r++) {
-      for (const hub of hubs) {
-        const ws = await open(`ws://127.0.0.1:${hub.port}/ws`);
-        ws.on('message', (data) => {
-          if (data.toString().includes('"type":"event"')) received++;
-        });
-        ws.send(JSON.stringify({ type: 'subscribe', room: `room-${r}` }));
-        clients.push(ws);
-      }
-    }
-    await until('every room joined', async () => {
-      const stats = await Promise.all(hubs.map(statsOf));
-      return stats.every((s) => s.hub.rooms === rooms);
+    closers = await openAll(rooms * servers.length, (i) => {
+      const s = i % servers.length;
+      return hub.client(servers[s].port, `room-${Math.floor(i / servers.length)}`, () => {
+        received[s]++;
+      });
     });
-    const publisher = await open(`ws://127.0.0.1:${hubs[0].port}/pub`);
+    await until('every room subscribed', () => hub.subscribed(target, servers, rooms));
+    const publisher = await hub.publisher(servers[0].port);
+    closers.push(publisher.close);
     const payload = { text: 'x'.repeat(150) };
-    const before = {
-      hubs: hubs.map((h) => cpuOf(h.child.pid)),
-      delivered: (await Promise.all(hubs.map(statsOf))).map((s) => s.hub.delivered),
-      masters: await Promise.all(masters.map((m) => redisCpu(m.client))),
-    };
+    const cpuNow = async () => ({
+      t: Date.now(),
+      busy: machineBusy(),
+      self: cpuOf(process.pid),
+      servers: servers.map((s) => cpuOf(s.child.pid)),
+      masters: await Promise.all(target.masters.map((m) => redisCpu(m.client))),
+    });
+    const before = await cpuNow();
     const started = Date.now();
     let sent = 0;
     while (Date.now() - started < duration * 1000) {
       const due = Math.floor(((Date.now() - started) * rate) / 1000);
-      for (; sent < due; sent++) {
-        publisher.send(
-          JSON.stringify({ type: 'publish', room: `room-${sent % rooms}`, data: payload }),
-        );
-      }
+      for (; sent < due; sent++) publisher.send(`room-${sent % rooms}`, payload);
       await sleep(5);
     }
-    await until('every event delivered', async () => received >= sent * 2, 10_000).catch(() => {});
-    const after = {
-      hubs: hubs.map((h) => cpuOf(h.child.pid)),
-      delivered: (await Promise.all(hubs.map(statsOf))).map((s) => s.hub.delivered),
-      masters: await Promise.all(masters.map((m) => redisCpu(m.client))),
-    };
-    publisher.terminate();
-    const delivered = after.delivered.reduce((s, d, i) => s + d - before.delivered[i], 0);
-    const hubCpu = after.hubs.reduce((s, c, i) => s + c - before.hubs[i], 0);
+    await until('every event delivered', async () => received.every((n) => n >= sent), 10_000)
+      // a miss is reported below, not thrown: the table says which server fell short
+      .catch(() => {});
+    const after = await cpuNow();
+    await sleep(200); // anything arriving twice arrives now
+    const deliveries = received.reduce((a, b) => a + b, 0);
+    const serversCpuS = after.servers.reduce((s, c, i) => s + c - before.servers[i], 0);
+    const masterCpuS = after.masters.map((c, i) => c - before.masters[i]);
+    // What other programs on the machine took meanwhile: busy time less ours (this process
+    // with its clients, the servers, the Redis servers).
+    const ownS = after.self - before.self + serversCpuS + masterCpuS.reduce((a, b) => a + b, 0);
+    const otherCores = (after.busy - before.busy - ownS) / ((after.t - before.t) / 1000);
     return {
       label,
       sent,
-      expected: sent * 2,
-      received,
-      delivered,
-      hubCpuS: hubCpu,
-      cpuPerDeliveryUs: (hubCpu / delivered) * 1e6,
-      masterCpuS: after.masters.map((c, i) => c - before.masters[i]),
+      received: [...received],
+      complete: received.every((n) => n === sent),
+      serversCpuS,
+      perServerCpuS: after.servers.map((c, i) => c - before.servers[i]),
+      cpuPerDeliveryUs: (serversCpuS / deliveries) * 1e6,
+      masterCpuS,
+      otherCores: Math.max(0, otherCores),
     };
   } finally {
-    for (const ws of clients) ws.terminate();
-    for (const hub of hubs) hub.child.kill('SIGTERM');
+    for (const close of closers) close();
+    for (const s of servers) s.child.kill('SIGTERM');
     await sleep(300);
   }
 }
@@ -189,77 +119,93 @@ function unevenness(counts) {
   return (Math.max(...counts.map((c) => Math.abs(c - even))) / even) * 100;
 }
 
+function roomsPerMaster(cluster, hub, rooms) {
+  const per = new Map(cluster.nodes.map((n) => [n.port, 0]));
+  for (let r = 0; r < rooms; r++) {
+    const port = cluster.ownerOf(hub.channelOf(`room-${r}`));
+    per.set(port, per.get(port) + 1);
+  }
+  return [...per.values()];
+}
+
+/** `a / b` of CPU per delivery with its goal, or why there is none. */
+function ratio(name, a, b, goal) {
+  if (!a || !b) return undefined;
+  if (!a.complete || !b.complete) return `${name}: not given (a run missed events).`;
+  const x = a.cpuPerDeliveryUs / b.cpuPerDeliveryUs;
+  if (goal === undefined) return `${name}: ${x.toFixed(2)}x.`;
+  return `${name}: ${x.toFixed(2)}x (goal ≤ ${goal}x: ${x <= goal ? 'met' : 'missed'}).`;
+}
+
+function peersDirOrThrow() {
+  const dir = resolve(process.env.BENCH_PEERS_DIR ?? join(repoRoot, '..', 'shared', 'bench-peers'));
+  for (const name of ['socket.io', 'socket.io-client', '@socket.io/redis-adapter', 'ioredis']) {
+    if (!existsSync(join(dir, 'node_modules', name))) {
+      throw new Error(
+        `${name} not installed in ${dir} (npm ci there, set BENCH_PEERS_DIR, or --no-sio)`,
+      );
+    }
+  }
+  return dir;
+}
+
 export async function run(args = process.argv.slice(2)) {
   const settings = {
     rooms: option(args, 'rooms', 1000),
     rate: option(args, 'rate', 1000),
     duration: option(args, 'duration', 10),
   };
+  const sio = args.includes('--no-sio') ? undefined : socketIo(peersDirOrThrow());
   const root = mkdtempSync(join(tmpdir(), 'bancada-bench-cluster-'));
-  const servers = [];
+  const started = [];
   try {
     const single = await startRedis(root);
-    servers.push(single);
-    const nodes = [];
-    for (let i = 0; i < 3; i++) {
-      nodes.push(
-        await startRedis(root, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']),
-      );
-    }
-    servers.push(...nodes);
-    const create = spawnSync(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...nodes.map((n) => `127.0.0.1:${n.port}`),
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
-    if (create.status !== 0)
-      throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
-    await until('the cluster to serve every slot', async () => {
-      for (const n of nodes)
-        if (!(await n.client.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-      return true;
-    });
-    const clusterUrl = `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+    started.push(single);
+    const cluster = await startCluster(root);
+    started.push(...cluster.nodes);
+    const one = { kind: 'single', url: `redis://127.0.0.1:${single.port}`, masters: [single] };
+    const many = {
+      kind: 'cluster',
+      seeds: cluster.seeds,
+      ownerOf: cluster.ownerOf,
+      masters: cluster.nodes,
+    };
 
     console.log(
-      `realtime-cluster: ${settings.rooms} rooms, ${settings.rate} events/s for ${settings.duration} s, 2 hubs`,
+      `realtime-cluster: ${settings.rooms} rooms, ${settings.rate} events/s for ${settings.duration} s, 2 servers each`,
     );
-    const results = [
-      await measure('one Redis', `redis://127.0.0.1:${single.port}`, [single], settings),
-      await measure('cluster, 3 masters', clusterUrl, nodes, settings),
-    ];
+    const oursOne = await measure('ours, one Redis', ours, one, settings);
+    const oursCluster = await measure('ours, cluster (3 masters)', ours, many, settings);
+    const sioCluster = sio
+      ? await measure('socket.io sharded adapter, cluster', sio, many, settings)
+      : undefined;
+    const sioOne = sio
+      ? await measure('socket.io ordinary adapter, one Redis', sio, one, settings)
+      : undefined;
+    const results = [oursOne, oursCluster, sioCluster, sioOne].filter(Boolean);
 
-    // Which master serves each room's channel.
-    const slots = await nodes[0].client.call('CLUSTER', 'SLOTS');
-    const ownerOf = (slot) => slots.find(([from, to]) => slot >= from && slot <= to)[2][1];
-    const roomsPer = new Map(nodes.map((n) => [n.port, 0]));
-    for (let r = 0; r < settings.rooms; r++) {
-      const port = ownerOf(calculateSlot(`ws:room:{room-${r}}`));
-      roomsPer.set(port, roomsPer.get(port) + 1);
-    }
-    const cluster = results[1];
+    const spread = (hub, r) => {
+      const rooms = roomsPerMaster(cluster, hub, settings.rooms);
+      return `${hub.name}: rooms per master ${rooms.join(' / ')} (${unevenness(rooms).toFixed(1)} % from even), masters' CPU ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} s (${unevenness(r.masterCpuS).toFixed(1)} % from even; goal ±25 %: ${unevenness(r.masterCpuS) <= 25 ? 'met' : 'missed'}).`;
+    };
     const lines = [
-      `# @bancada/realtime on a Redis Cluster (${new Date().toISOString()})`,
+      `# @bancada/realtime on a Redis Cluster, beside socket.io (${new Date().toISOString()})`,
       '',
-      `${settings.rooms} rooms, one WebSocket client of each room on each of 2 hub processes, ${settings.rate} events/s published through hub A for ${settings.duration} s (~200-byte payloads); 2 CPU cores shared with other work.`,
+      `${settings.rooms} rooms, one client of each room on each of 2 server processes, ${settings.rate} events/s published through server A for ${settings.duration} s (~200-byte payloads); 3-master cluster without replicas; 2 CPU cores shared with other work.`,
       '',
-      '| Redis | events | deliveries (expected) | hubs CPU s | hub CPU per delivery | Redis CPU s (per master) |',
-      '|---|---|---|---|---|---|',
+      '| hub, Redis | events | received per server (each should be = events) | servers CPU s (A publishing + B) | server CPU per delivery | Redis CPU s (per master) | other programs |',
+      '|---|---|---|---|---|---|---|',
       ...results.map(
         (r) =>
-          `| ${r.label} | ${r.sent} | ${r.received} (${r.expected}) | ${r.hubCpuS.toFixed(2)} | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} |`,
+          `| ${r.label} | ${r.sent} | ${r.received.join(' / ')}${r.complete ? '' : ' **missed or doubled**'} | ${r.serversCpuS.toFixed(2)} (${r.perServerCpuS.map((c) => c.toFixed(2)).join(' + ')}) | ${r.cpuPerDeliveryUs.toFixed(1)} µs | ${r.masterCpuS.map((c) => c.toFixed(2)).join(' / ')} | ${Math.round(r.otherCores * 100)} % of a core |`,
       ),
       '',
-      `Cluster against one Redis, hub CPU per delivery: ${(cluster.cpuPerDeliveryUs / results[0].cpuPerDeliveryUs).toFixed(2)}x.`,
-      `Rooms per master: ${[...roomsPer.values()].join(' / ')} (${unevenness([...roomsPer.values()]).toFixed(1)} % from even); masters' CPU ${unevenness(cluster.masterCpuS).toFixed(1)} % from even.`,
-    ];
+      ratio('Ours on the cluster / ours on one Redis', oursCluster, oursOne, 1.1),
+      ratio('Ours on the cluster / socket.io sharded on the cluster', oursCluster, sioCluster, 0.7),
+      ratio('socket.io sharded on the cluster / socket.io on one Redis', sioCluster, sioOne),
+      spread(ours, oursCluster),
+      sioCluster && spread(sio, sioCluster),
+    ].filter((l) => l !== undefined);
     console.log(lines.join('\n'));
     mkdirSync(join(here, 'results'), { recursive: true });
     const file = join(
@@ -270,10 +216,7 @@ export async function run(args = process.argv.slice(2)) {
     writeFileSync(file, `${lines.join('\n')}\n`);
     console.log(`written: ${file}`);
   } finally {
-    for (const s of servers) {
-      s.client.disconnect();
-      s.child.kill('SIGKILL');
-    }
+    for (const s of started) stopRedis(s);
     rmSync(root, { recursive: true, force: true });
   }
 }
