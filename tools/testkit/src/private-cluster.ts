@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
 import { type PrivateRedis, startRedis } from './private-redis.js';
 import { linkUp } from './private-sentinel.js';
 import { waitFor } from './wait-for.js';
@@ -47,21 +48,7 @@ export async function startCluster(
   const replicas = options.replicas ?? 1;
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1000;
   const servers = await Promise.all(
-    Array.from({ length: masters * (1 + replicas) }, () =>
-      startRedis({
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          String(nodeTimeoutMs),
-          // A replica may take over at once, however long it was away from its master.
-          '--cluster-replica-validity-factor',
-          '0',
-        ],
-      }),
-    ),
+    Array.from({ length: masters * (1 + replicas) }, () => startClusterNode(nodeTimeoutMs)),
   );
   const nodes: ClusterNode[] = servers.map((server) => ({ server, port: server.port }));
   const stop = async () => {
@@ -209,4 +196,35 @@ async function waitUntilServed(nodes: readonly ClusterNode[], masters: number): 
     },
     30_000,
   );
+}
+
+/**
+ * One node of a cluster. Its bus port is a free port of its own (`--cluster-port`), not Redis's
+ * default of port + 10000, which may be taken by another test's server or lie beyond 65535;
+ * a port taken between the choice and the bind costs a new pair, a few times at most.
+ */
+async function startClusterNode(nodeTimeoutMs: number): Promise<PrivateRedis> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startRedis({
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(await freePort()),
+          '--cluster-node-timeout',
+          String(nodeTimeoutMs),
+          // A replica may take over at once, however long it was away from its master.
+          '--cluster-replica-validity-factor',
+          '0',
+        ],
+      });
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
 }

@@ -68,11 +68,17 @@ export async function startPrivateRedisCluster({
     await Promise.all(nodes.map((node) => rm(node.dir, { recursive: true, force: true })));
   };
   try {
-    const ports = new Set();
-    while (ports.size < masters * (1 + replicas)) ports.add(await freePort());
-    for (const [i, port] of [...ports].entries()) {
+    // Each node's cluster bus gets a free port of its own: Redis's default, port + 10000, may
+    // be taken or lie beyond 65535.
+    const count = masters * (1 + replicas);
+    const free = new Set();
+    while (free.size < 2 * count) free.add(await freePort());
+    const ports = [...free].slice(0, count);
+    const busPorts = [...free].slice(count);
+    for (const [i, port] of ports.entries()) {
       const dir = await mkdtemp(join(tmpdir(), 'pdv-redis-cluster-'));
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir];
+      args.push('--cluster-port', String(busPorts[i]));
       args.push('--save', '', '--appendonly', 'no', '--loglevel', 'warning');
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
       // A replica takes over within seconds of its master's death, however long their link
