@@ -37,10 +37,16 @@ export async function createDatabase(name = 'db'): Promise<TestDatabase> {
       if (dropped) return;
       dropped = true;
       await admin(serverUrl, async (client) => {
-        await client.query(
-          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-          [database],
-        );
+        // A pool's end() resolves before its connections have closed: give those a moment to
+        // go by themselves, since a connection ended by the server while it closes is an
+        // 'error' on a pool that no longer listens (an uncaught exception in the test).
+        const others = 'FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()';
+        for (let waited = 0; waited < 1000; waited += 50) {
+          const { rows } = await client.query(`SELECT count(*)::int AS n ${others}`, [database]);
+          if (rows[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await client.query(`SELECT pg_terminate_backend(pid) ${others}`, [database]);
         await client.query(`DROP DATABASE IF EXISTS "${database}"`);
       });
     },
