@@ -61,6 +61,14 @@ const SUBSCRIBE_BATCH = 500;
  */
 /** How long a cluster's shard subscription may take before it is tried again. */
 const SUBSCRIBE_TIMEOUT_MS = 2000;
+/** What rebuildShardSubscribers uses of ioredis's Cluster internals. */
+interface SubscriberGroup {
+  reset(slots: string[][], nodes: unknown[]): Promise<void>;
+}
+interface NodePool {
+  getNodes(role: 'all'): unknown[];
+}
+
 /** How often a cluster's slot map is read again, to follow slots that moved. */
 const SLOT_MAP_EVERY_MS = 2000;
 
@@ -354,7 +362,10 @@ export class RedisBus {
       // The connection went away again; its next 'ready' starts over. A cluster's does not
       // always come (one node's connection failed, not the client's): start over here.
       this.logError('subscribe', error as Error);
-      if (this.o.cluster) setTimeout(() => void this.subscribeAll(), 250).unref();
+      if (this.o.cluster) {
+        this.rebuildShardSubscribers();
+        setTimeout(() => void this.subscribeAll(), 250).unref();
+      }
     }
     this.noteState();
   }
@@ -395,7 +406,17 @@ export class RedisBus {
    * that are missing or broken anew.
    */
   private rebuildShardSubscribers(): void {
-    (this.sub as Cluster).refreshSlotsCache();
+    const sub = this.sub as Cluster;
+    sub.refreshSlotsCache();
+    // ioredis rebuilds its shard subscribers only when a slot refresh ends; one that is never
+    // made for a master (seen under load: "No sharded subscriber for slot") stays missing while
+    // refreshes are skipped. Its subscriber group rebuilds the missing ones when asked: ask it
+    // here too (an internal of ioredis 5, used only if present).
+    const group = (sub as unknown as { shardedSubscribers?: SubscriberGroup }).shardedSubscribers;
+    const pool = (sub as unknown as { connectionPool?: NodePool }).connectionPool;
+    if (typeof group?.reset === 'function' && typeof pool?.getNodes === 'function') {
+      group.reset(sub.slots, pool.getNodes('all')).catch(() => {});
+    }
   }
 
   /** The master that serves a channel's slot now, as the subscriber's slot map says. */
