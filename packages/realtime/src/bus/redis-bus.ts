@@ -11,12 +11,12 @@ import {
   within,
 } from '@bancada/internal';
 import { decodeEnvelope, type Envelope } from '@bancada/internal/wire';
-import calculateSlot from 'cluster-key-slot';
 import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import type { HubCounters } from '../counters.js';
 import { appendAndPublish } from './append-script.js';
 import { ClusterWatch } from './cluster-watch.js';
 import type { RedisNames } from './redis-names.js';
+import { ownerOf, rebuildShardSubscribers } from './shard-subscribers.js';
 
 /** What the bus tells the hub. */
 export interface BusListener {
@@ -61,13 +61,6 @@ const SUBSCRIBE_BATCH = 500;
  */
 /** How long a cluster's shard subscription may take before it is tried again. */
 const SUBSCRIBE_TIMEOUT_MS = 2000;
-/** What rebuildShardSubscribers uses of ioredis's Cluster internals. */
-interface SubscriberGroup {
-  reset(slots: string[][], nodes: unknown[]): Promise<void>;
-}
-interface NodePool {
-  getNodes(role: 'all'): unknown[];
-}
 
 /** How often a cluster's slot map is read again, to follow slots that moved. */
 const SLOT_MAP_EVERY_MS = 2000;
@@ -280,7 +273,7 @@ export class RedisBus {
     this.subscribeRooms([channel]).catch((error: Error) => {
       this.logError('subscribe', error);
       if (!this.o.cluster) return;
-      this.rebuildShardSubscribers();
+      rebuildShardSubscribers(this.sub as Cluster);
       setTimeout(() => {
         if (!this.closed && this.wanted.has(channel)) this.subscribeRoom(channel);
       }, 250).unref();
@@ -363,7 +356,7 @@ export class RedisBus {
       // always come (one node's connection failed, not the client's): start over here.
       this.logError('subscribe', error as Error);
       if (this.o.cluster) {
-        this.rebuildShardSubscribers();
+        rebuildShardSubscribers(this.sub as Cluster);
         setTimeout(() => void this.subscribeAll(), 250).unref();
       }
     }
@@ -381,7 +374,7 @@ export class RedisBus {
           // A shard subscriber queues commands while it connects, and one that never does
           // would hold them for ever: bounded, so that a failure is tried again.
           await within(this.sub.ssubscribe(channel), SUBSCRIBE_TIMEOUT_MS, 'SSUBSCRIBE timed out');
-          this.subscribedOn.set(channel, this.ownerOf(channel));
+          this.subscribedOn.set(channel, ownerOf(this.sub as Cluster, channel));
         }),
       );
       return;
@@ -398,30 +391,6 @@ export class RedisBus {
       return;
     }
     await this.sub.unsubscribe(...channels);
-  }
-
-  /**
-   * After a shard subscription failed (no subscriber for its master, one that never
-   * connected): the subscriber reads the slot map again, and ioredis makes the subscribers
-   * that are missing or broken anew.
-   */
-  private rebuildShardSubscribers(): void {
-    const sub = this.sub as Cluster;
-    sub.refreshSlotsCache();
-    // ioredis rebuilds its shard subscribers only when a slot refresh ends; one that is never
-    // made for a master (seen under load: "No sharded subscriber for slot") stays missing while
-    // refreshes are skipped. Its subscriber group rebuilds the missing ones when asked: ask it
-    // here too (an internal of ioredis 5, used only if present).
-    const group = (sub as unknown as { shardedSubscribers?: SubscriberGroup }).shardedSubscribers;
-    const pool = (sub as unknown as { connectionPool?: NodePool }).connectionPool;
-    if (typeof group?.reset === 'function' && typeof pool?.getNodes === 'function') {
-      group.reset(sub.slots, pool.getNodes('all')).catch(() => {});
-    }
-  }
-
-  /** The master that serves a channel's slot now, as the subscriber's slot map says. */
-  private ownerOf(channel: string): string | undefined {
-    return (this.sub as Cluster).slots[calculateSlot(channel)]?.[0];
   }
 
   /**
@@ -449,7 +418,7 @@ export class RedisBus {
     } catch (error) {
       // The new owner is not there yet (a failover under way): try again shortly.
       this.logError('subscribe', error as Error);
-      this.rebuildShardSubscribers();
+      rebuildShardSubscribers(this.sub as Cluster);
       setTimeout(() => void this.followMoves(), 250).unref();
     } finally {
       this.followingMoves = false;
@@ -457,7 +426,9 @@ export class RedisBus {
   }
 
   private movedRooms(): string[] {
-    return [...this.wanted].filter((c) => this.subscribedOn.get(c) !== this.ownerOf(c));
+    return [...this.wanted].filter(
+      (c) => this.subscribedOn.get(c) !== ownerOf(this.sub as Cluster, c),
+    );
   }
 
   /** The start-up line of a cluster, once its masters are known. */
