@@ -12,30 +12,9 @@ import {
   type TestUser,
   waitFor,
 } from './helpers/hubs.js';
+import { stuckClient } from './helpers/stuck-client.js';
 
 const alice: TestUser = { name: 'alice', restaurantId: 'a' };
-
-/** A client that completes the WebSocket handshake, joins, then never reads again. */
-async function stuckClient(port: number, room: string) {
-  const socket = connect(port, '127.0.0.1');
-  afterThisTest(() => socket.destroy());
-  socket.on('error', () => {});
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(
-    'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
-      `x-test-user: ${JSON.stringify(alice)}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  // A masked client text frame: {"type":"subscribe","room":...}
-  const body = Buffer.from(JSON.stringify({ type: 'subscribe', room }));
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(body.map((byte, i) => byte ^ mask[i % 4]!));
-  socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | body.length]), mask, masked]));
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  socket.pause();
-  return socket;
-}
 
 describe('heartbeats', () => {
   it('terminates a client that stops answering pings, and releases its room and slot', async () => {
@@ -85,7 +64,7 @@ describe('slow consumers', () => {
     const { server, hub, wsUrl } = await startHub({ redis: false, maxBufferedBytes });
     const port = (server.address() as { port: number }).port;
     const fast = await joinedClient(wsUrl, alice, 'restaurant:a');
-    await stuckClient(port, 'restaurant:a');
+    await stuckClient(port, alice, 'restaurant:a');
     await waitFor('both in the room', () => hub.stats().connections.websocket === 2);
 
     globalThis.gc?.();
