@@ -41,7 +41,16 @@ export interface RunningHub<H extends ServableHub = ServableHub> {
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  // Every cleanup runs, even after one failed: a hub left open would retry Redis for ever.
+  const errors: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'a cleanup after the test failed');
 });
 
 /** Runs `fn` after the current test, last registered first. */

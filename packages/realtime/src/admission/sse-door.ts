@@ -93,14 +93,14 @@ export class SseDoor {
         if ('status' in rooms) refuseRequest(res, rooms);
         return;
       }
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
-        'X-Accel-Buffering': 'no', // nginx: pass events through as they come
-      });
+      // The head goes out with the first line, once the stream is in its rooms and their
+      // events reach this instance: a browser's `open` means nothing published later is missed.
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-cache, no-transform');
+      res.setHeader('Connection', 'keep-alive');
+      res.setHeader('X-Accel-Buffering', 'no'); // nginx: pass events through as they come
       req.socket.setNoDelay(true);
-      res.write(`retry: ${this.p.retryAfterMs()}\n\n`);
       const stream = new SseMember(res, host, this.p.identityOf(principal, req), release);
       this.p.members.add(stream);
       if (this.p.draining()) {
@@ -115,6 +115,8 @@ export class SseDoor {
         if (since !== undefined) stream.holds.hold(room);
         this.p.members.join(stream, room);
       }
+      await Promise.all(rooms.map((room) => this.p.members.followed(room)));
+      res.write(`retry: ${this.p.retryAfterMs()}\n\n`);
       if (since !== undefined) {
         await Promise.all(rooms.map((room) => this.p.replayer.replay(stream, room, since)));
       }

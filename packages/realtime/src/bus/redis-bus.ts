@@ -6,6 +6,7 @@ import {
   openOwnClient,
   openOwnConnection,
   type RedisSource,
+  sleep,
   ThrottledLog,
   topologyOf,
   within,
@@ -16,7 +17,7 @@ import type { HubCounters } from '../counters.js';
 import { appendAndPublish } from './append-script.js';
 import { ClusterWatch } from './cluster-watch.js';
 import type { RedisNames } from './redis-names.js';
-import { ownerOf, rebuildShardSubscribers } from './shard-subscribers.js';
+import { retryDelayMs, ShardSubscribers } from './shard-subscribers.js';
 
 /** What the bus tells the hub. */
 export interface BusListener {
@@ -97,13 +98,21 @@ export class RedisBus {
   private inFlight = 0;
   /** On a cluster: the master each room channel was last subscribed on (see followMoves). */
   private readonly subscribedOn = new Map<string, string | undefined>();
+  /** Only on a cluster: its shard subscribers. */
+  private readonly shards: ShardSubscribers | undefined;
   private followingMoves = false;
+  /** Failed attempts in a row to follow rooms whose slot moved. */
+  private moveFailures = 0;
   /** Each room's last append, settled: the next one reports after it (see `append`). */
   private readonly appendTails = new Map<string, Promise<unknown>>();
   /** Room channels that should be subscribed: rooms with a local member. */
   private readonly wanted = new Set<string>();
   private readonly log: ThrottledLog;
   private subscribed = false;
+  /** Subscribing every channel after a (re)connect (see subscribeAll). */
+  private subscribingAll: Promise<void> | undefined;
+  /** Rooms being subscribed one by one (see follow): a join waits for its room's. */
+  private readonly subscribing = new Map<string, Promise<void>>();
   /** Resolves when the commanding connection is ready again (see commandsReady). */
   private commandsBack: Promise<void> | undefined;
   private wasDegraded = false;
@@ -126,6 +135,7 @@ export class RedisBus {
         { name: 'bancada-realtime-sub' },
         { ...NEVER_RESEND, shardedSubscribers: true, slotsRefreshInterval: SLOT_MAP_EVERY_MS },
       );
+      this.shards = new ShardSubscribers(this.sub as Cluster);
       this.pub.on('refresh', () => (this.sub as Cluster).refreshSlotsCache());
       this.sub.on('subscribersReady', () => void this.followMoves());
       this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
@@ -135,6 +145,7 @@ export class RedisBus {
       this.sub.on('smessage', (channel: string, text: string) => this.onMessage(channel, text));
       this.pub.once('ready', () => this.logMasters());
     } else {
+      this.shards = undefined;
       this.pub = openOwnConnection(o.source, { name: 'bancada-realtime-pub' });
       this.sub = openOwnConnection(o.source, {
         name: 'bancada-realtime-sub',
@@ -149,7 +160,7 @@ export class RedisBus {
       connection.on('close', () => this.noteState(`${role} connection lost`));
     }
     this.pub.on('ready', () => this.noteState());
-    this.sub.on('ready', () => void this.subscribeAll());
+    this.sub.on('ready', () => this.startSubscribingAll());
     this.sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
   }
 
@@ -258,26 +269,42 @@ export class RedisBus {
     return String(await inOrder);
   }
 
-  /** A room got its first local member: receive its channel. */
-  follow(room: string): void {
+  /**
+   * A room got its first local member: receive its channel. Resolves once it is subscribed,
+   * so that the hub answers a join only when the room's events reach it; at once when Redis
+   * is away (the hub tells of what was missed once it is back). Never rejects.
+   */
+  follow(room: string): Promise<void> {
     const channel = this.o.names.channelOf(room);
     this.wanted.add(channel);
-    if (this.sub.status === 'ready' && this.subscribed) this.subscribeRoom(channel);
+    if (this.sub.status !== 'ready') return Promise.resolve();
+    // Still subscribing everything after a (re)connect: that takes rooms joined meanwhile.
+    if (!this.subscribed) return this.subscribingAll ?? Promise.resolve();
+    let subscribing = this.subscribing.get(channel);
+    if (subscribing === undefined) {
+      subscribing = this.subscribeRoom(channel).finally(() => this.subscribing.delete(channel));
+      this.subscribing.set(channel, subscribing);
+    }
+    return subscribing;
   }
 
   /**
    * One room's channel. On one node a failure means the connection went, and its next
-   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: try again.
+   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: tried again,
+   * less and less often, while the room is wanted.
    */
-  private subscribeRoom(channel: string): void {
-    this.subscribeRooms([channel]).catch((error: Error) => {
-      this.logError('subscribe', error);
-      if (!this.o.cluster) return;
-      rebuildShardSubscribers(this.sub as Cluster);
-      setTimeout(() => {
-        if (!this.closed && this.wanted.has(channel)) this.subscribeRoom(channel);
-      }, 250).unref();
-    });
+  private async subscribeRoom(channel: string): Promise<void> {
+    for (let attempt = 0; !this.closed && this.wanted.has(channel); attempt++) {
+      try {
+        await this.subscribeRooms([channel]);
+        return;
+      } catch (error) {
+        this.logError('subscribe', error as Error);
+        if (this.shards === undefined) return;
+        this.shards.rebuild();
+        await sleep(retryDelayMs(attempt));
+      }
+    }
   }
 
   /** A room lost its last local member: stop receiving its channel. */
@@ -325,42 +352,53 @@ export class RedisBus {
    * After every (re)connect of the subscriber: the plain channels and every wanted room. On a
    * cluster only the first time: ioredis subscribes again by itself there (see the class).
    */
+  private startSubscribingAll(): void {
+    // A cluster's 'ready' can come again while the first subscribeAll still tries.
+    if (this.o.cluster && this.subscribingAll !== undefined) return;
+    const all = this.subscribeAll();
+    this.subscribingAll = all;
+    void all.finally(() => {
+      if (this.subscribingAll === all) this.subscribingAll = undefined;
+    });
+  }
+
   private async subscribeAll(): Promise<void> {
-    if (this.closed) return;
-    if (this.o.cluster && this.subscribed) {
-      this.noteState();
-      return;
-    }
-    this.subscribed = false;
-    const { broadcastChannel, restaurantChannel } = this.o.names;
-    const rooms = [...this.wanted];
-    try {
-      await this.sub.subscribe(broadcastChannel, restaurantChannel);
-      await this.subscribeRooms(rooms);
-      // Rooms left meanwhile were subscribed above from the old list: drop them again.
-      const stale = rooms.filter((c) => !this.wanted.has(c));
-      if (stale.length > 0) await this.unsubscribeRooms(stale);
-      // Rooms joined meanwhile are not in the list yet.
-      const missed = [...this.wanted].filter((c) => !rooms.includes(c));
-      if (missed.length > 0) await this.subscribeRooms(missed);
-      if (this.watch && !this.everUp && !(await this.watch.servesEverySlotWithin(1000))) {
-        // A cluster whose slots are not all served answers for some rooms and not others.
-        this.o.logger.warn(
-          "realtime: the redis cluster does not serve every slot (a master down, or slots not assigned); delivering to this instance's clients only until it does (degraded)",
-        );
-        this.watch.trouble('the cluster does not serve every slot');
-      }
-      this.subscribed = true;
-    } catch (error) {
-      // The connection went away again; its next 'ready' starts over. A cluster's does not
-      // always come (one node's connection failed, not the client's): start over here.
-      this.logError('subscribe', error as Error);
-      if (this.o.cluster) {
-        rebuildShardSubscribers(this.sub as Cluster);
-        setTimeout(() => void this.subscribeAll(), 250).unref();
+    for (let attempt = 0; !this.closed && !(this.o.cluster && this.subscribed); attempt++) {
+      try {
+        await this.subscribeEverything();
+        break;
+      } catch (error) {
+        // The connection went away again; its next 'ready' starts over. A cluster's does not
+        // always come (one node's connection failed, not the client's): tried again here.
+        this.logError('subscribe', error as Error);
+        if (this.shards === undefined) break;
+        this.shards.rebuild();
+        await sleep(retryDelayMs(attempt));
       }
     }
     this.noteState();
+  }
+
+  private async subscribeEverything(): Promise<void> {
+    this.subscribed = false;
+    const { broadcastChannel, restaurantChannel } = this.o.names;
+    const rooms = [...this.wanted];
+    await this.sub.subscribe(broadcastChannel, restaurantChannel);
+    await this.subscribeRooms(rooms);
+    // Rooms left meanwhile were subscribed above from the old list: drop them again.
+    const stale = rooms.filter((c) => !this.wanted.has(c));
+    if (stale.length > 0) await this.unsubscribeRooms(stale);
+    // Rooms joined meanwhile are not in the list yet.
+    const missed = [...this.wanted].filter((c) => !rooms.includes(c));
+    if (missed.length > 0) await this.subscribeRooms(missed);
+    if (this.watch && !this.everUp && !(await this.watch.servesEverySlotWithin(1000))) {
+      // A cluster whose slots are not all served answers for some rooms and not others.
+      this.o.logger.warn(
+        "realtime: the redis cluster does not serve every slot (a master down, or slots not assigned); delivering to this instance's clients only until it does (degraded)",
+      );
+      this.watch.trouble('the cluster does not serve every slot');
+    }
+    this.subscribed = true;
   }
 
   /**
@@ -374,7 +412,7 @@ export class RedisBus {
           // A shard subscriber queues commands while it connects, and one that never does
           // would hold them for ever: bounded, so that a failure is tried again.
           await within(this.sub.ssubscribe(channel), SUBSCRIBE_TIMEOUT_MS, 'SSUBSCRIBE timed out');
-          this.subscribedOn.set(channel, ownerOf(this.sub as Cluster, channel));
+          this.subscribedOn.set(channel, this.shards?.ownerOf(channel));
         }),
       );
       return;
@@ -415,20 +453,19 @@ export class RedisBus {
         );
         moved = this.movedRooms();
       }
+      this.moveFailures = 0;
     } catch (error) {
       // The new owner is not there yet (a failover under way): try again shortly.
       this.logError('subscribe', error as Error);
-      rebuildShardSubscribers(this.sub as Cluster);
-      setTimeout(() => void this.followMoves(), 250).unref();
+      this.shards?.rebuild();
+      setTimeout(() => void this.followMoves(), retryDelayMs(this.moveFailures++)).unref();
     } finally {
       this.followingMoves = false;
     }
   }
 
   private movedRooms(): string[] {
-    return [...this.wanted].filter(
-      (c) => this.subscribedOn.get(c) !== ownerOf(this.sub as Cluster, c),
-    );
+    return [...this.wanted].filter((c) => this.subscribedOn.get(c) !== this.shards?.ownerOf(c));
   }
 
   /** The start-up line of a cluster, once its masters are known. */

@@ -1,5 +1,13 @@
+import { atMost } from '@bancada/internal';
 import type { Member } from './member.js';
 import type { Roomless } from './roomless.js';
+
+/**
+ * How long a join waits for its room's Redis subscription before it is answered anyway (a
+ * cluster's shard subscriber being made again after a failover): a client told `joined`
+ * gets every event published from then on.
+ */
+const FOLLOW_WAIT_MS = 5000;
 
 /**
  * Who is connected to this instance, and who is in which room. The first member of a room
@@ -10,9 +18,12 @@ export class Members {
   readonly everyone = new Set<Member>();
   private readonly byRoom = new Map<string, Set<Member>>();
   private readonly byTransport = { websocket: 0, sse: 0 };
+  /** Rooms whose first member joined and whose Redis subscription is still being made. */
+  private readonly following = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly onFirstJoin: (room: string) => void,
+    /** Resolves once the room's events reach this instance. */
+    private readonly onFirstJoin: (room: string) => Promise<void> | undefined,
     private readonly onLastLeave: (room: string) => void,
     /** Told who is in no room; undefined when nobody watches (`roomlessAfterMs: false`). */
     private readonly roomless: Roomless | undefined,
@@ -51,7 +62,7 @@ export class Members {
     if (members === undefined) {
       members = new Set();
       this.byRoom.set(room, members);
-      this.onFirstJoin(room);
+      this.follow(room);
     }
     if (members.has(member)) return false;
     members.add(member);
@@ -71,6 +82,20 @@ export class Members {
       this.onLastLeave(room);
     }
     return true;
+  }
+
+  /** Resolves once the room's events reach this instance (at most FOLLOW_WAIT_MS). */
+  followed(room: string): Promise<void> {
+    return this.following.get(room) ?? Promise.resolve();
+  }
+
+  private follow(room: string): void {
+    const subscribing = this.onFirstJoin(room);
+    if (subscribing === undefined) return;
+    const followed = atMost(subscribing, FOLLOW_WAIT_MS).finally(() => {
+      if (this.following.get(room) === followed) this.following.delete(room);
+    });
+    this.following.set(room, followed);
   }
 
   of(room: string): Set<Member> | undefined {

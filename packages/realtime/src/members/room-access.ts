@@ -33,6 +33,8 @@ export class RoomAccess {
     }
     if (member.rooms.size >= this.maxRooms) return this.tooMany(room);
     this.members.join(member, room);
+    // Answered once the room's events reach this instance, not before.
+    await this.members.followed(room);
     return undefined;
   }
 

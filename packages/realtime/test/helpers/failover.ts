@@ -172,10 +172,22 @@ export async function failoverUnderTraffic(
   for (const [i, r] of running.entries()) {
     for (let c = 0; c < CLIENTS_PER_HUB; c++) clients.push(await recordingClient(r.wsUrl, i));
   }
-  await waitFor('every client joined', () => clients.every((c) => c.joined()));
+  // What each client and hub had, for a wait that timed out.
+  const explained = (wait: Promise<void>) =>
+    wait.catch((error: Error) => {
+      const got = clients.map(
+        (c) => `client on hub ${c.instance + 1}: ${JSON.stringify(tally(c))}, joined ${c.joined()}`,
+      );
+      const logs = loggers.map((l, i) => `hub ${i + 1}: ${l.lines.join(' | ')}`);
+      throw new Error([error.message, ...got, ...logs].join('\n'));
+    });
+  await explained(waitFor('every client joined', () => clients.every((c) => c.joined())));
 
   const load = traffic(hubs, RATE, 60_000);
-  await waitFor('traffic on every client', () => clients.every((c) => tally(c).events > 50));
+  afterThisTest(() => load.stop());
+  await explained(
+    waitFor('traffic on every client', () => clients.every((c) => tally(c).events > 50)),
+  );
   const killedAt = Date.now();
   await failover(prefix);
   const promotedAt = Date.now();
@@ -183,10 +195,12 @@ export async function failoverUnderTraffic(
   await new Promise((resolve) => setTimeout(resolve, 5000));
   await load.stop();
   const stoppedAt = Date.now();
-  await waitFor(
-    'every client has the last event of every hub',
-    () => clients.every((c) => caughtUp(c, load.sent)),
-    15_000,
+  await explained(
+    waitFor(
+      'every client has the last event of every hub',
+      () => clients.every((c) => caughtUp(c, load.sent)),
+      15_000,
+    ),
   );
 
   expect(clients.flatMap((c) => problemsOf(c, hubs.length))).toEqual([]);
