@@ -6,7 +6,6 @@ import {
   openOwnClient,
   openOwnConnection,
   type RedisSource,
-  sleep,
   ThrottledLog,
   topologyOf,
   within,
@@ -17,7 +16,8 @@ import type { HubCounters } from '../counters.js';
 import { appendAndPublish } from './append-script.js';
 import { ClusterWatch } from './cluster-watch.js';
 import type { RedisNames } from './redis-names.js';
-import { retryDelayMs, ShardSubscribers } from './shard-subscribers.js';
+import { RoomSubscriptions } from './room-subscriptions.js';
+import { ShardSubscribers } from './shard-subscribers.js';
 
 /** What the bus tells the hub. */
 export interface BusListener {
@@ -51,8 +51,8 @@ export interface RedisBusOptions {
   listener: BusListener;
 }
 
-/** How many channels one SUBSCRIBE names when (re)subscribing everything. */
-const SUBSCRIBE_BATCH = 500;
+/** How often a cluster's slot map is read again, to follow slots that moved. */
+const SLOT_MAP_EVERY_MS = 2000;
 
 /**
  * A Cluster client must not send a command again once it may have run: ioredis would resend
@@ -60,12 +60,6 @@ const SUBSCRIBE_BATCH = 500;
  * had gone out before its master died would reach the clients twice. MOVED and TRYAGAIN (the
  * command did not run) are still followed.
  */
-/** How long a cluster's shard subscription may take before it is tried again. */
-const SUBSCRIBE_TIMEOUT_MS = 2000;
-
-/** How often a cluster's slot map is read again, to follow slots that moved. */
-const SLOT_MAP_EVERY_MS = 2000;
-
 const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
 
 /**
@@ -84,6 +78,7 @@ const NEVER_RESEND: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClus
  * channels, which the cluster carries to every node, so outside publishers keep a plain
  * PUBLISH for them. ioredis keeps the subscriptions across failovers and slot moves (it
  * subscribes again on the new owner); a ClusterWatch reports a lost master and its return.
+ * Which channels are subscribed, and when, is RoomSubscriptions' job.
  */
 export class RedisBus {
   private readonly pub: Redis | Cluster;
@@ -96,23 +91,13 @@ export class RedisBus {
    * command queue; one node's `commandQueue` counts them there).
    */
   private inFlight = 0;
-  /** On a cluster: the master each room channel was last subscribed on (see followMoves). */
-  private readonly subscribedOn = new Map<string, string | undefined>();
   /** Only on a cluster: its shard subscribers. */
   private readonly shards: ShardSubscribers | undefined;
-  private followingMoves = false;
-  /** Failed attempts in a row to follow rooms whose slot moved. */
-  private moveFailures = 0;
   /** Each room's last append, settled: the next one reports after it (see `append`). */
   private readonly appendTails = new Map<string, Promise<unknown>>();
-  /** Room channels that should be subscribed: rooms with a local member. */
-  private readonly wanted = new Set<string>();
+  /** What the subscriber receives. */
+  private readonly rooms: RoomSubscriptions;
   private readonly log: ThrottledLog;
-  private subscribed = false;
-  /** Subscribing every channel after a (re)connect (see subscribeAll). */
-  private subscribingAll: Promise<void> | undefined;
-  /** Rooms being subscribed one by one (see follow): a join waits for its room's. */
-  private readonly subscribing = new Map<string, Promise<void>>();
   /** Resolves when the commanding connection is ready again (see commandsReady). */
   private commandsBack: Promise<void> | undefined;
   private wasDegraded = false;
@@ -137,7 +122,7 @@ export class RedisBus {
       );
       this.shards = new ShardSubscribers(this.sub as Cluster);
       this.pub.on('refresh', () => (this.sub as Cluster).refreshSlotsCache());
-      this.sub.on('subscribersReady', () => void this.followMoves());
+      this.sub.on('subscribersReady', () => void this.rooms.followMoves());
       this.watch = new ClusterWatch(this.pub as Cluster, this.sub as Cluster, {
         lost: (reason) => this.noteState(reason),
         back: () => this.noteState(),
@@ -160,7 +145,19 @@ export class RedisBus {
       connection.on('close', () => this.noteState(`${role} connection lost`));
     }
     this.pub.on('ready', () => this.noteState());
-    this.sub.on('ready', () => this.startSubscribingAll());
+    this.rooms = new RoomSubscriptions({
+      sub: this.sub,
+      shards: this.shards,
+      watch: this.watch,
+      names: o.names,
+      logger: o.logger,
+      listener: o.listener,
+      logError: (where, error) => this.logError(where, error),
+      noteState: () => this.noteState(),
+      everUp: () => this.everUp,
+      closed: () => this.closed,
+    });
+    this.sub.on('ready', () => this.rooms.startSubscribingAll());
     this.sub.on('message', (channel: string, text: string) => this.onMessage(channel, text));
   }
 
@@ -169,7 +166,7 @@ export class RedisBus {
     return !(
       this.pub.status === 'ready' &&
       this.sub.status === 'ready' &&
-      this.subscribed &&
+      this.rooms.subscribed &&
       !this.watch?.lost
     );
   }
@@ -270,50 +267,16 @@ export class RedisBus {
   }
 
   /**
-   * A room got its first local member: receive its channel. Resolves once it is subscribed,
-   * so that the hub answers a join only when the room's events reach it; at once when Redis
-   * is away (the hub tells of what was missed once it is back). Never rejects.
+   * A room got its first local member: receive its channel. Resolves once its events reach
+   * this instance (see RoomSubscriptions.follow); never rejects.
    */
   follow(room: string): Promise<void> {
-    const channel = this.o.names.channelOf(room);
-    this.wanted.add(channel);
-    if (this.sub.status !== 'ready') return Promise.resolve();
-    // Still subscribing everything after a (re)connect: that takes rooms joined meanwhile.
-    if (!this.subscribed) return this.subscribingAll ?? Promise.resolve();
-    let subscribing = this.subscribing.get(channel);
-    if (subscribing === undefined) {
-      subscribing = this.subscribeRoom(channel).finally(() => this.subscribing.delete(channel));
-      this.subscribing.set(channel, subscribing);
-    }
-    return subscribing;
-  }
-
-  /**
-   * One room's channel. On one node a failure means the connection went, and its next
-   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: tried again,
-   * less and less often, while the room is wanted.
-   */
-  private async subscribeRoom(channel: string): Promise<void> {
-    for (let attempt = 0; !this.closed && this.wanted.has(channel); attempt++) {
-      try {
-        await this.subscribeRooms([channel]);
-        return;
-      } catch (error) {
-        this.logError('subscribe', error as Error);
-        if (this.shards === undefined) return;
-        this.shards.rebuild();
-        await sleep(retryDelayMs(attempt));
-      }
-    }
+    return this.rooms.follow(room);
   }
 
   /** A room lost its last local member: stop receiving its channel. */
   unfollow(room: string): void {
-    const channel = this.o.names.channelOf(room);
-    if (!this.wanted.delete(channel)) return;
-    if (this.sub.status === 'ready' && this.subscribed) {
-      this.unsubscribeRooms([channel]).catch((error: Error) => this.logError('unsubscribe', error));
-    }
+    this.rooms.unfollow(room);
   }
 
   /** Waits until both connections are up and subscribed, at most `timeoutMs`. */
@@ -348,126 +311,6 @@ export class RedisBus {
     await Promise.all([closeOwnConnection(this.pub), closeOwnConnection(this.sub)]);
   }
 
-  /**
-   * After every (re)connect of the subscriber: the plain channels and every wanted room. On a
-   * cluster only the first time: ioredis subscribes again by itself there (see the class).
-   */
-  private startSubscribingAll(): void {
-    // A cluster's 'ready' can come again while the first subscribeAll still tries.
-    if (this.o.cluster && this.subscribingAll !== undefined) return;
-    const all = this.subscribeAll();
-    this.subscribingAll = all;
-    void all.finally(() => {
-      if (this.subscribingAll === all) this.subscribingAll = undefined;
-    });
-  }
-
-  private async subscribeAll(): Promise<void> {
-    for (let attempt = 0; !this.closed && !(this.o.cluster && this.subscribed); attempt++) {
-      try {
-        await this.subscribeEverything();
-        break;
-      } catch (error) {
-        // The connection went away again; its next 'ready' starts over. A cluster's does not
-        // always come (one node's connection failed, not the client's): tried again here.
-        this.logError('subscribe', error as Error);
-        if (this.shards === undefined) break;
-        this.shards.rebuild();
-        await sleep(retryDelayMs(attempt));
-      }
-    }
-    this.noteState();
-  }
-
-  private async subscribeEverything(): Promise<void> {
-    this.subscribed = false;
-    const { broadcastChannel, restaurantChannel } = this.o.names;
-    const rooms = [...this.wanted];
-    await this.sub.subscribe(broadcastChannel, restaurantChannel);
-    await this.subscribeRooms(rooms);
-    // Rooms left meanwhile were subscribed above from the old list: drop them again.
-    const stale = rooms.filter((c) => !this.wanted.has(c));
-    if (stale.length > 0) await this.unsubscribeRooms(stale);
-    // Rooms joined meanwhile are not in the list yet.
-    const missed = [...this.wanted].filter((c) => !rooms.includes(c));
-    if (missed.length > 0) await this.subscribeRooms(missed);
-    if (this.watch && !this.everUp && !(await this.watch.servesEverySlotWithin(1000))) {
-      // A cluster whose slots are not all served answers for some rooms and not others.
-      this.o.logger.warn(
-        "realtime: the redis cluster does not serve every slot (a master down, or slots not assigned); delivering to this instance's clients only until it does (degraded)",
-      );
-      this.watch.trouble('the cluster does not serve every slot');
-    }
-    this.subscribed = true;
-  }
-
-  /**
-   * Room channels: plain channels in batches on one node; shard channels on a cluster, one
-   * command each (one SSUBSCRIBE names channels of one slot only).
-   */
-  private async subscribeRooms(channels: string[]): Promise<void> {
-    if (this.o.cluster) {
-      await Promise.all(
-        channels.map(async (channel) => {
-          // A shard subscriber queues commands while it connects, and one that never does
-          // would hold them for ever: bounded, so that a failure is tried again.
-          await within(this.sub.ssubscribe(channel), SUBSCRIBE_TIMEOUT_MS, 'SSUBSCRIBE timed out');
-          this.subscribedOn.set(channel, this.shards?.ownerOf(channel));
-        }),
-      );
-      return;
-    }
-    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-      await this.sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH));
-    }
-  }
-
-  private async unsubscribeRooms(channels: string[]): Promise<void> {
-    if (this.o.cluster) {
-      for (const channel of channels) this.subscribedOn.delete(channel);
-      await Promise.all(channels.map((channel) => this.sub.sunsubscribe(channel)));
-      return;
-    }
-    await this.sub.unsubscribe(...channels);
-  }
-
-  /**
-   * The subscriber read a new slot map. Rooms whose slot now has another master (a slot
-   * moved, a replica took over) are subscribed there; what was published to them meanwhile
-   * went by unheard, and the hub holds their live events from now (before the new
-   * subscription can deliver one) until it has read that from their history. (ioredis
-   * subscribes them again too, but does not say when that is done.)
-   */
-  private async followMoves(): Promise<void> {
-    if (this.closed || !this.everUp || this.followingMoves) return;
-    this.followingMoves = true;
-    try {
-      let moved = this.movedRooms();
-      while (moved.length > 0 && !this.closed) {
-        const subscribed = this.subscribeRooms(moved);
-        const rooms = moved.map((c) => this.o.names.roomOf(c)).filter((r) => r != null);
-        this.o.listener.resubscribing(rooms, subscribed);
-        await subscribed;
-        this.o.logger.info(
-          `realtime: redis cluster slot map changed; ${moved.length} room(s) subscribed on their new master`,
-        );
-        moved = this.movedRooms();
-      }
-      this.moveFailures = 0;
-    } catch (error) {
-      // The new owner is not there yet (a failover under way): try again shortly.
-      this.logError('subscribe', error as Error);
-      this.shards?.rebuild();
-      setTimeout(() => void this.followMoves(), retryDelayMs(this.moveFailures++)).unref();
-    } finally {
-      this.followingMoves = false;
-    }
-  }
-
-  private movedRooms(): string[] {
-    return [...this.wanted].filter((c) => this.subscribedOn.get(c) !== this.shards?.ownerOf(c));
-  }
-
   /** The start-up line of a cluster, once its masters are known. */
   private logMasters(): void {
     if (this.closed) return;
@@ -480,7 +323,7 @@ export class RedisBus {
     if (room === null) return;
     // Still in flight after the last local client left: nobody here wants it, and noting
     // its number would make the next join look like a loss.
-    if (room !== undefined && this.o.names.isRoomChannel(channel) && !this.wanted.has(channel)) {
+    if (room !== undefined && this.o.names.isRoomChannel(channel) && !this.rooms.wants(channel)) {
       return;
     }
     const envelope = decodeEnvelope(text, room);
