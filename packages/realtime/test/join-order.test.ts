@@ -44,6 +44,59 @@ describe('a join is answered once the room reaches this instance', () => {
     expect(client.events()[0]).toMatchObject({ type: 'event', payload: { n: 1 } });
   });
 
+  it('sends no event of the room before `joined`: one published meanwhile follows it', async () => {
+    const { proxy, slow } = await oneInstanceBehindAProxy('order');
+    const client = await connectClient(slow.wsUrl, alice);
+    proxy.freeze();
+    client.send({ type: 'subscribe', room: 'restaurant:a' });
+    await moment();
+    // A local publish reaches this instance's members at once, Redis or not.
+    await slow.hub.toRestaurant('a', { eventType: 'order.created', payload: { n: 4 } });
+    await moment();
+    expect(client.messages).toEqual([]);
+
+    proxy.restore();
+    await waitFor('the event', () => client.events().length === 1);
+    expect(client.messages.map((m) => m.type)).toEqual(['joined', 'event']);
+  });
+
+  it('answers requests in the order they came, though a join waits for Redis', async () => {
+    const { proxy, slow } = await oneInstanceBehindAProxy('answers');
+    const client = await connectClient(slow.wsUrl, alice);
+    proxy.freeze();
+    client.send({ type: 'subscribe', room: 'restaurant:a' });
+    client.send({ type: 'subscribe', room: 'restaurant:b' }); // not alice's: refused
+    client.send({ type: 'ping' });
+    await moment();
+    expect(client.messages).toEqual([]);
+
+    proxy.restore();
+    await waitFor('three answers', () => client.messages.length === 3);
+    expect(client.messages.map((m) => [m.type, m.room ?? m.code])).toEqual([
+      ['joined', 'restaurant:a'],
+      ['error', 'restaurant:b'],
+      ['pong', undefined],
+    ]);
+  });
+
+  it('keeps at most 100 requests waiting behind a join, and refuses the rest at once', async () => {
+    const { proxy, slow } = await oneInstanceBehindAProxy('flood');
+    const client = await connectClient(slow.wsUrl, alice);
+    proxy.freeze();
+    client.send({ type: 'subscribe', room: 'restaurant:a' });
+    for (let i = 0; i < 150; i++) client.send({ type: 'ping' });
+    await waitFor('the refusals', () => client.messages.length === 51);
+    expect(new Set(client.messages.map((m) => `${m.type} ${m.code}: ${m.message}`))).toEqual(
+      new Set(['error rate_limited: too many requests unanswered']),
+    );
+
+    proxy.restore();
+    await waitFor('the answers', () => client.messages.length === 51 + 100);
+    const answers = client.messages.slice(51).map((m) => m.type);
+    expect(answers).toEqual(['joined', ...Array(99).fill('pong')]);
+    expect(client.ws.readyState).toBe(client.ws.OPEN);
+  });
+
   it('answers a join within a few seconds even while Redis hangs, and delivers local events', async () => {
     const { proxy, slow } = await oneInstanceBehindAProxy('hang');
     const client = await connectClient(slow.wsUrl, alice);

@@ -186,10 +186,13 @@ export class WebSocketDoor {
           void member.sendAway('restart', this.p.retryAfterMs());
           return;
         }
-        for (const room of rooms) this.p.members.join(member, room);
+        for (const room of rooms) {
+          member.joining(room);
+          this.p.members.join(member, room);
+        }
         // Answered once the rooms' events reach this instance, not before.
         void Promise.all(rooms.map((room) => this.p.members.followed(room))).then(() => {
-          for (const room of rooms) if (member.rooms.has(room)) member.tell(notice.joined(room));
+          for (const room of rooms) member.answerJoined(room);
         });
       },
     );

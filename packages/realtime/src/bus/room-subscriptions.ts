@@ -86,15 +86,27 @@ export class RoomSubscriptions {
     return subscribing;
   }
 
+  /** One room's channel, tried again while the room is wanted (see untilSubscribed). */
+  private subscribeRoom(channel: string): Promise<void> {
+    return this.untilSubscribed(
+      () => this.subscribeRooms([channel]),
+      () => this.wanted.has(channel),
+    );
+  }
+
   /**
-   * One room's channel. On one node a failure means the connection went, and its next
-   * 'ready' subscribes everything; a cluster's shard subscriber can fail alone: tried again,
-   * less and less often, while the room is wanted.
+   * Runs a subscription until it succeeds. On one node a failure means the connection went,
+   * and its next 'ready' subscribes everything. A cluster's does not always come (one shard
+   * subscriber can fail alone): tried again here, less and less often, while `stillWanted`,
+   * with ioredis's shard subscribers rebuilt.
    */
-  private async subscribeRoom(channel: string): Promise<void> {
-    for (let attempt = 0; !this.p.closed() && this.wanted.has(channel); attempt++) {
+  private async untilSubscribed(
+    subscribe: () => Promise<void>,
+    stillWanted: () => boolean,
+  ): Promise<void> {
+    for (let attempt = 0; !this.p.closed() && stillWanted(); attempt++) {
       try {
-        await this.subscribeRooms([channel]);
+        await subscribe();
         return;
       } catch (error) {
         this.p.logError('subscribe', error as Error);
@@ -131,19 +143,10 @@ export class RoomSubscriptions {
   }
 
   private async subscribeAll(): Promise<void> {
-    for (let attempt = 0; !this.p.closed() && !(this.cluster && this.isSubscribed); attempt++) {
-      try {
-        await this.subscribeEverything();
-        break;
-      } catch (error) {
-        // The connection went away again; its next 'ready' starts over. A cluster's does not
-        // always come (one node's connection failed, not the client's): tried again here.
-        this.p.logError('subscribe', error as Error);
-        if (this.p.shards === undefined) break;
-        this.p.shards.rebuild();
-        await sleep(retryDelayMs(attempt));
-      }
-    }
+    await this.untilSubscribed(
+      () => this.subscribeEverything(),
+      () => !(this.cluster && this.isSubscribed),
+    );
     this.p.noteState();
   }
 

@@ -34,6 +34,9 @@ interface WsInternals {
 
 const ignore = () => {};
 
+/** Requests of one client that may wait behind one being answered (a join waiting for Redis). */
+const MAX_WAITING_REQUESTS = 100;
+
 /** An empty ping, as a server sends it (unmasked): the same bytes for every socket. */
 const PING_FRAME = Buffer.from([0x89, 0x00]);
 
@@ -67,6 +70,14 @@ export class WsMember implements Member, Batched {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
   private replayHolds: ReplayHolds | undefined;
+  /**
+   * Rooms joined and not yet answered `joined` (the hub waits for the room's subscription):
+   * their events wait here, so that none comes before `joined`. Made per join, dropped after.
+   */
+  private unanswered: Map<string, Outgoing[]> | undefined;
+  /** The client's requests still being answered, the last one's settling (see `received`). */
+  private answering: Promise<void> | undefined;
+  private waitingRequests = 0;
   /** Answered the last ping (or said anything) since the previous heartbeat. */
   private alive = true;
   private bad = 0;
@@ -119,6 +130,11 @@ export class WsMember implements Member, Batched {
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
+    const waiting = this.unanswered?.get(event.envelope.room);
+    if (waiting !== undefined) {
+      waiting.push(event);
+      return true;
+    }
     const socket = this.internals._socket;
     if (socket === null || this.ws.readyState !== 1) return false;
     const encoded = event.in(this.host.format);
@@ -224,6 +240,29 @@ export class WsMember implements Member, Batched {
   async received(data: RawData, isBinary: boolean): Promise<void> {
     this.alive = true;
     if (!this.open) return;
+    // Answers go out in the order the requests came, though a join may wait for Redis (at
+    // most a few seconds): what a client sends meanwhile waits, up to a bound.
+    if (this.waitingRequests >= MAX_WAITING_REQUESTS) {
+      this.tell(notice.error({ code: 'rate_limited', message: 'too many requests unanswered' }));
+      return;
+    }
+    this.waitingRequests++;
+    const previous = this.answering;
+    const answered =
+      previous === undefined
+        ? this.answer(data, isBinary)
+        : previous.then(() => this.answer(data, isBinary));
+    this.answering = answered;
+    const done = () => {
+      this.waitingRequests--;
+      if (this.answering === answered) this.answering = undefined;
+    };
+    answered.then(done, done);
+    await answered;
+  }
+
+  private async answer(data: RawData, isBinary: boolean): Promise<void> {
+    if (!this.open) return;
     const verdict = this.budget?.take() ?? 'ok';
     if (verdict === 'close') {
       this.close(CloseCode.policy, 'message quota exceeded');
@@ -263,17 +302,35 @@ export class WsMember implements Member, Batched {
         const { room } = request;
         // Live events of the room wait from now until the replay is done.
         if (request.type === 'resume') this.holds.hold(room);
+        this.joining(room);
         const error = await this.host.join(this, this.identity.principal, room);
         if (error !== undefined) {
+          this.unanswered?.delete(room);
           this.replayHolds?.drop(room);
           if (error.code === 'unavailable') this.tell(notice.error(error));
           else this.refuse(error);
           return;
         }
-        this.tell(notice.joined(room));
+        this.answerJoined(room);
         if (request.type === 'resume') await this.host.replay(this, room, request.since);
       }
     }
+  }
+
+  /** The client asked for `room`: its events wait until `answerJoined`. */
+  joining(room: string): void {
+    this.unanswered ??= new Map();
+    if (!this.unanswered.has(room)) this.unanswered.set(room, []);
+  }
+
+  /** Tells the client `joined` (unless it left meanwhile), then what of the room arrived. */
+  answerJoined(room: string): void {
+    const waited = this.unanswered?.get(room) ?? [];
+    this.unanswered?.delete(room);
+    if (this.unanswered?.size === 0) this.unanswered = undefined;
+    if (!this.rooms.has(room)) return; // left meanwhile
+    this.tell(notice.joined(room));
+    for (const event of waited) this.write(event);
   }
 
   /** Answers a bad request; a client that keeps sending them is closed (1008). */
