@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ThrottledLog, upgradeThrough } from '@bancada/internal';
-import { notice } from '@bancada/internal/wire';
 import { WebSocketServer } from 'ws';
 import type { HubCounters } from '../counters.js';
 import { RealtimeOptionError } from '../errors.js';
