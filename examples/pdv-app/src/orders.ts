@@ -1,6 +1,11 @@
 import type pg from 'pg';
 import { HttpError, notFound } from './http-error.js';
-import { CommitOutcomeUnknownError, endAbandonedSession, inTransaction } from './transaction.js';
+import {
+  CommitOutcomeUnknownError,
+  CommitRefusedError,
+  endAbandonedSession,
+  inTransaction,
+} from './transaction.js';
 
 export const STATUSES = ['new', 'preparing', 'ready', 'delivered'] as const;
 export type OrderStatus = (typeof STATUSES)[number];
@@ -121,6 +126,8 @@ export class Orders {
     try {
       return await this.insert(restaurantId, userId, order, key);
     } catch (error) {
+      if (error instanceof CommitRefusedError)
+        throw notSaved('the order was not saved; send it again');
       if (!(error instanceof CommitOutcomeUnknownError)) throw error;
       const settled = await this.settle(error);
       const found = await this.findByKey(restaurantId, key).catch(() => undefined);
@@ -209,6 +216,8 @@ export class Orders {
         ),
       );
     } catch (error) {
+      if (error instanceof CommitRefusedError)
+        throw notSaved('the status was not changed; try again');
       if (!(error instanceof CommitOutcomeUnknownError)) throw error;
       const settled = await this.settle(error);
       const now = await this.get(restaurantId, id).catch(() => undefined);

@@ -19,6 +19,20 @@ export class CommitOutcomeUnknownError extends Error {
 }
 
 /**
+ * Postgres answered the COMMIT with an error: nothing was committed. Seen when the server
+ * ended the transaction first (its `idle_in_transaction_session_timeout` fired while the
+ * COMMIT was on its way), or a conflict made it roll back.
+ */
+export class CommitRefusedError extends Error {
+  readonly code = 'PDV_COMMIT_REFUSED' as const;
+
+  constructor(cause: pg.DatabaseError) {
+    super(`COMMIT refused: ${cause.message}`, { cause });
+    this.name = 'CommitRefusedError';
+  }
+}
+
+/**
  * After these the server has answered and waits for our next command, so a ROLLBACK
  * works and the connection can be used again: an error of Postgres's own, or the app's
  * refusal between two queries. After anything else (a client-side timeout, a lost socket)
@@ -62,9 +76,10 @@ export async function inTransaction<T>(
     await client.query('COMMIT');
   } catch (error) {
     if (error instanceof pg.DatabaseError) {
-      // Postgres refused the COMMIT: not committed, and the connection is usable.
+      // Postgres refused the COMMIT: not committed. The connection is usable unless the server
+      // ended its session (then pg has marked it, and the pool drops it).
       client.release();
-      throw error;
+      throw new CommitRefusedError(error);
     }
     client.release(error as Error);
     throw new CommitOutcomeUnknownError(processIdOf(client), error);

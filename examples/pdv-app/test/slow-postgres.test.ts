@@ -1,6 +1,7 @@
 import { createDatabase, faultProxy, type TestDatabase, waitFor } from '@bancada/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommitRefusedError, inTransaction } from '../src/transaction.js';
 import { commitStallProxy } from './helpers/commit-stall-proxy.js';
 import { loginCookie, type RunningPdv, startPdv } from './helpers/instances.js';
 
@@ -221,4 +222,27 @@ describe('a login while Postgres does not answer', () => {
       await proxy.close();
     }
   }, 60_000);
+});
+
+describe('a COMMIT that Postgres answers with an error', () => {
+  it('is told apart from one with no answer: known not committed, and the pool goes on', async () => {
+    await withClient((client) =>
+      client.query(`CREATE TABLE commit_refused (
+        id int PRIMARY KEY,
+        parent int REFERENCES commit_refused (id) DEFERRABLE INITIALLY DEFERRED)`),
+    );
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      // A deferred foreign key is checked at COMMIT, which Postgres then refuses.
+      const refused = inTransaction(pool, (client) =>
+        client.query('INSERT INTO commit_refused VALUES (1, 2)'),
+      );
+      await expect(refused).rejects.toBeInstanceOf(CommitRefusedError);
+      await expect(refused).rejects.toThrow(/COMMIT refused: .*foreign key/);
+      const rows = await pool.query('SELECT count(*)::int AS n FROM commit_refused');
+      expect(rows.rows[0].n).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
 });
