@@ -4,6 +4,7 @@ import type { RedisSource } from '@bancada/internal';
 import type { Registry } from 'prom-client';
 import { defaultAuthorize } from './auth/default-authorize.js';
 import { RealtimeOptionError } from './errors.js';
+import { checkOptions } from './options-check.js';
 import type { HistoryOptions, ResolvedHistory } from './sync/history.js';
 import { resolveHistory } from './sync/history-options.js';
 import type { TracingChoice } from './tracing/hub-tracing.js';
@@ -15,10 +16,7 @@ import type {
   Logger,
   MessageQuota,
 } from './types.js';
-import { checkRedisSource, checkWholeNumbers, resolveLogger } from './validate.js';
-
-/** The longest delay a Node timer takes; longer ones fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
+import { resolveLogger } from './validate.js';
 
 /** Options of `createHub()`. */
 export interface HubOptions {
@@ -195,8 +193,6 @@ export interface ResolvedHubOptions {
   logger: Logger;
 }
 
-const FANOUT_MODES: readonly FanoutMode[] = ['off', 'dry-run', 'on'];
-
 /** Merges defaults (after dropping undefined) and throws a RealtimeOptionError for what cannot work. */
 export function resolveOptions(
   options: HubOptions,
@@ -235,107 +231,6 @@ export function resolveOptions(
     tracing: options.tracing ?? 'auto',
     logger,
   };
-  validate(resolved, options);
+  checkOptions(resolved, options);
   return resolved;
-}
-
-function validate(o: ResolvedHubOptions, given: HubOptions): void {
-  if (given.authenticate === undefined) {
-    throw new RealtimeOptionError(
-      'authenticate is required: pass a function that reads the session of the upgrade ' +
-        'request (sessionAuthenticator() of @bancada/session), or false to accept anonymous ' +
-        'connections on purpose',
-    );
-  }
-  if (o.authenticate !== false && typeof o.authenticate !== 'function') {
-    throw new RealtimeOptionError('authenticate must be a function (req) => principal, or false');
-  }
-  if (
-    o.reauthenticateMs !== false &&
-    !(
-      Number.isInteger(o.reauthenticateMs) &&
-      o.reauthenticateMs >= 1000 &&
-      o.reauthenticateMs <= MAX_TIMER_MS
-    )
-  ) {
-    throw new RealtimeOptionError(
-      `reauthenticateMs must be a whole number from 1000 to ${MAX_TIMER_MS}, or false, got ${o.reauthenticateMs}`,
-    );
-  }
-  if (
-    o.roomlessAfterMs !== false &&
-    !(
-      Number.isInteger(o.roomlessAfterMs) &&
-      o.roomlessAfterMs >= 1 &&
-      o.roomlessAfterMs <= MAX_TIMER_MS
-    )
-  ) {
-    throw new RealtimeOptionError(
-      `roomlessAfterMs must be a whole number from 1 to ${MAX_TIMER_MS}, or false, got ${o.roomlessAfterMs}`,
-    );
-  }
-  if (typeof o.authorize !== 'function') {
-    throw new RealtimeOptionError('authorize must be a function (principal, room) => boolean');
-  }
-  checkRedisSource(o.redis, { orFalse: true });
-  if (typeof o.prefix !== 'string') throw new RealtimeOptionError('prefix must be a string');
-  if (
-    o.allowedOrigins !== undefined &&
-    typeof o.allowedOrigins !== 'function' &&
-    !(Array.isArray(o.allowedOrigins) && o.allowedOrigins.every((x) => typeof x === 'string'))
-  ) {
-    throw new RealtimeOptionError(
-      'allowedOrigins must be a list of origins (https://host[:port]) or a function',
-    );
-  }
-  checkWholeNumbers(o, [
-    'heartbeatMs',
-    'maxPayloadBytes',
-    'maxBufferedBytes',
-    'maxRoomsPerConnection',
-    'maxInFlightPublishes',
-  ]);
-  if (!Number.isInteger(o.writeDelayMs) || o.writeDelayMs < 0 || o.writeDelayMs > 1000) {
-    throw new RealtimeOptionError(
-      `writeDelayMs must be a whole number of milliseconds from 0 to 1000, got ${o.writeDelayMs}`,
-    );
-  }
-  if (!Number.isInteger(o.maxBadMessages) || o.maxBadMessages < 0) {
-    throw new RealtimeOptionError(`maxBadMessages must be a whole number, got ${o.maxBadMessages}`);
-  }
-  if (!FANOUT_MODES.includes(o.fanout)) {
-    const source = given.fanout === undefined ? 'BANCADA_FANOUT' : 'fanout';
-    throw new RealtimeOptionError(
-      `${source} must be one of ${FANOUT_MODES.join(', ')}, got "${o.fanout}"`,
-    );
-  }
-  if (typeof o.instanceId !== 'string' || o.instanceId.length === 0) {
-    throw new RealtimeOptionError('instanceId must be a non-empty string');
-  }
-  if (o.connectionGate !== undefined && typeof o.connectionGate.acquire !== 'function') {
-    throw new RealtimeOptionError('connectionGate must have an acquire(req) method');
-  }
-  if (o.messageQuota !== undefined && typeof o.messageQuota.forConnection !== 'function') {
-    throw new RealtimeOptionError('messageQuota must have a forConnection() method');
-  }
-  if (typeof o.tracing !== 'boolean' && o.tracing !== 'auto') {
-    throw new RealtimeOptionError(
-      `tracing must be true or false, got ${JSON.stringify(o.tracing)}`,
-    );
-  }
-  const [min, max] = Array.isArray(o.retryAfterMs) ? o.retryAfterMs : [Number.NaN, Number.NaN];
-  if (!(Number.isFinite(min) && Number.isFinite(max) && min >= 0 && max >= min)) {
-    throw new RealtimeOptionError(
-      `retryAfterMs must be [min, max] milliseconds with 0 <= min <= max, got ${JSON.stringify(o.retryAfterMs)}`,
-    );
-  }
-}
-
-/** Checks a fan-out mode given at run time. */
-export function checkFanout(mode: unknown): asserts mode is FanoutMode {
-  if (!FANOUT_MODES.includes(mode as FanoutMode)) {
-    throw new RealtimeOptionError(
-      `fanout must be one of ${FANOUT_MODES.join(', ')}, got "${String(mode)}"`,
-    );
-  }
 }
