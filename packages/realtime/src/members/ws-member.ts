@@ -305,7 +305,7 @@ export class WsMember implements Member, Batched {
         this.joining(room);
         const error = await this.host.join(this, this.identity.principal, room);
         if (error !== undefined) {
-          this.unanswered?.delete(room);
+          this.takeUnanswered(room);
           this.replayHolds?.drop(room);
           if (error.code === 'unavailable') this.tell(notice.error(error));
           else this.refuse(error);
@@ -325,12 +325,18 @@ export class WsMember implements Member, Batched {
 
   /** Tells the client `joined` (unless it left meanwhile), then what of the room arrived. */
   answerJoined(room: string): void {
-    const waited = this.unanswered?.get(room) ?? [];
-    this.unanswered?.delete(room);
-    if (this.unanswered?.size === 0) this.unanswered = undefined;
+    const waited = this.takeUnanswered(room);
     if (!this.rooms.has(room)) return; // left meanwhile
     this.tell(notice.joined(room));
     for (const event of waited) this.write(event);
+  }
+
+  /** What of `room` waited for its `joined`; the room waits no more. */
+  private takeUnanswered(room: string): Outgoing[] {
+    const waited = this.unanswered?.get(room) ?? [];
+    this.unanswered?.delete(room);
+    if (this.unanswered?.size === 0) this.unanswered = undefined;
+    return waited;
   }
 
   /** Answers a bad request; a client that keeps sending them is closed (1008). */
