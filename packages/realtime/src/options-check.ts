@@ -20,30 +20,8 @@ export function checkOptions(o: ResolvedHubOptions, given: HubOptions): void {
   if (o.authenticate !== false && typeof o.authenticate !== 'function') {
     throw new RealtimeOptionError('authenticate must be a function (req) => principal, or false');
   }
-  if (
-    o.reauthenticateMs !== false &&
-    !(
-      Number.isInteger(o.reauthenticateMs) &&
-      o.reauthenticateMs >= 1000 &&
-      o.reauthenticateMs <= MAX_TIMER_MS
-    )
-  ) {
-    throw new RealtimeOptionError(
-      `reauthenticateMs must be a whole number from 1000 to ${MAX_TIMER_MS}, or false, got ${o.reauthenticateMs}`,
-    );
-  }
-  if (
-    o.roomlessAfterMs !== false &&
-    !(
-      Number.isInteger(o.roomlessAfterMs) &&
-      o.roomlessAfterMs >= 1 &&
-      o.roomlessAfterMs <= MAX_TIMER_MS
-    )
-  ) {
-    throw new RealtimeOptionError(
-      `roomlessAfterMs must be a whole number from 1 to ${MAX_TIMER_MS}, or false, got ${o.roomlessAfterMs}`,
-    );
-  }
+  checkDelayOrFalse('reauthenticateMs', o.reauthenticateMs, 1000);
+  checkDelayOrFalse('roomlessAfterMs', o.roomlessAfterMs, 1);
   if (typeof o.authorize !== 'function') {
     throw new RealtimeOptionError('authorize must be a function (principal, room) => boolean');
   }
@@ -99,6 +77,16 @@ export function checkOptions(o: ResolvedHubOptions, given: HubOptions): void {
       `retryAfterMs must be [min, max] milliseconds with 0 <= min <= max, got ${JSON.stringify(o.retryAfterMs)}`,
     );
   }
+}
+
+/** A delay in milliseconds, or false for never: a whole number a Node timer can hold. */
+function checkDelayOrFalse(name: string, value: number | false, min: number): void {
+  if (value === false || (Number.isInteger(value) && value >= min && value <= MAX_TIMER_MS)) {
+    return;
+  }
+  throw new RealtimeOptionError(
+    `${name} must be a whole number from ${min} to ${MAX_TIMER_MS}, or false, got ${value}`,
+  );
 }
 
 /** Checks a fan-out mode given at run time. */
