@@ -12,6 +12,8 @@ import type { Principal } from '../types.js';
 import type { AwayReason, Member, MemberHost } from './member.js';
 import type { Outgoing } from './outgoing.js';
 import { ReplayHolds } from './replay-holds.js';
+import { RequestTurns } from './request-turns.js';
+import { UnansweredJoins } from './unanswered-joins.js';
 import { type Batched, MAX_BATCH_BYTES } from './write-batch.js';
 
 /** What a WebSocket client asks of the hub: its rooms. */
@@ -70,14 +72,10 @@ export class WsMember implements Member, Batched {
   readonly transport = 'websocket' as const;
   readonly rooms = new Set<string>();
   private replayHolds: ReplayHolds | undefined;
-  /**
-   * Rooms joined and not yet answered `joined` (the hub waits for the room's subscription):
-   * their events wait here, so that none comes before `joined`. Made per join, dropped after.
-   */
-  private unanswered: Map<string, Outgoing[]> | undefined;
-  /** The client's requests still being answered, the last one's settling (see `received`). */
-  private answering: Promise<void> | undefined;
-  private waitingRequests = 0;
+  /** Rooms joined and not yet answered `joined`: made per join, dropped after. */
+  private unanswered: UnansweredJoins | undefined;
+  /** Made on the first message: most connections send a few. */
+  private turns: RequestTurns | undefined;
   /** Answered the last ping (or said anything) since the previous heartbeat. */
   private alive = true;
   private bad = 0;
@@ -130,11 +128,7 @@ export class WsMember implements Member, Batched {
    */
   write(event: Outgoing): boolean {
     if (!this.open) return false;
-    const waiting = this.unanswered?.get(event.envelope.room);
-    if (waiting !== undefined) {
-      waiting.push(event);
-      return true;
-    }
+    if (this.unanswered?.keep(event)) return true;
     const socket = this.internals._socket;
     if (socket === null || this.ws.readyState !== 1) return false;
     const encoded = event.in(this.host.format);
@@ -242,22 +236,12 @@ export class WsMember implements Member, Batched {
     if (!this.open) return;
     // Answers go out in the order the requests came, though a join may wait for Redis (at
     // most a few seconds): what a client sends meanwhile waits, up to a bound.
-    if (this.waitingRequests >= MAX_WAITING_REQUESTS) {
+    this.turns ??= new RequestTurns(MAX_WAITING_REQUESTS);
+    const answered = this.turns.take(() => this.answer(data, isBinary));
+    if (answered === undefined) {
       this.tell(notice.error({ code: 'rate_limited', message: 'too many requests unanswered' }));
       return;
     }
-    this.waitingRequests++;
-    const previous = this.answering;
-    const answered =
-      previous === undefined
-        ? this.answer(data, isBinary)
-        : previous.then(() => this.answer(data, isBinary));
-    this.answering = answered;
-    const done = () => {
-      this.waitingRequests--;
-      if (this.answering === answered) this.answering = undefined;
-    };
-    answered.then(done, done);
     await answered;
   }
 
@@ -319,8 +303,8 @@ export class WsMember implements Member, Batched {
 
   /** The client asked for `room`: its events wait until `answerJoined`. */
   joining(room: string): void {
-    this.unanswered ??= new Map();
-    if (!this.unanswered.has(room)) this.unanswered.set(room, []);
+    this.unanswered ??= new UnansweredJoins();
+    this.unanswered.hold(room);
   }
 
   /** Tells the client `joined` (unless it left meanwhile), then what of the room arrived. */
@@ -333,9 +317,8 @@ export class WsMember implements Member, Batched {
 
   /** What of `room` waited for its `joined`; the room waits no more. */
   private takeUnanswered(room: string): Outgoing[] {
-    const waited = this.unanswered?.get(room) ?? [];
-    this.unanswered?.delete(room);
-    if (this.unanswered?.size === 0) this.unanswered = undefined;
+    const waited = this.unanswered?.take(room) ?? [];
+    if (this.unanswered?.empty) this.unanswered = undefined;
     return waited;
   }
 
