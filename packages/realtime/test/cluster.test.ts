@@ -160,10 +160,12 @@ describe('the hub on a Redis Cluster', () => {
     const masters = await cluster.masters();
     // What is published before the hubs' subscriptions reach Redis reaches nobody, as on one
     // node: wait for them (the plain ones on some node, the room's on its master).
+    // One connection per node for the whole wait, not one per node and poll.
+    const nodes = cluster.nodes.map((node) => nodeClient(node.port));
     const subscribers = async (ask: (node: Redis) => Promise<unknown>) => {
       let sum = 0;
-      for (const node of cluster.nodes) {
-        const reply = (await ask(nodeClient(node.port))) as [string, number];
+      for (const node of nodes) {
+        const reply = (await ask(node)) as [string, number];
         sum += Number(reply[1]);
       }
       return sum;
